@@ -1,0 +1,1 @@
+"""AWS Lambda handlers: thin adapters over the same engine the Airflow workers run."""

@@ -1,0 +1,8 @@
+"""File status: lifecycle rules and the Postgres store."""
+
+from __future__ import annotations
+
+from filegate.status.lifecycle import TERMINAL, Status, TransitionError
+from filegate.status.store import Actor, Registration, StatusStore
+
+__all__ = ["TERMINAL", "Actor", "Registration", "Status", "StatusStore", "TransitionError"]

@@ -1,0 +1,1 @@
+"""Bucket layout and streaming S3 helpers."""

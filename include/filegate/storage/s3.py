@@ -1,0 +1,60 @@
+"""S3 helpers that stream: no file body is ever held whole in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client; AWS_ENDPOINT_URL points it at the local stack when set."""
+    import boto3
+
+    return boto3.client("s3")
+
+
+def download_with_sha256(s3: Any, bucket: str, key: str, target: Path) -> tuple[str, int]:
+    """Streams an object to a local file and returns its sha256 and size."""
+    digest = hashlib.sha256()
+    size = 0
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    with target.open("wb") as out:
+        for chunk in iter(lambda: body.read(CHUNK), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_of_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for chunk in iter(lambda: body.read(CHUNK), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def put_json(s3: Any, bucket: str, key: str, document: Any) -> str:
+    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return key
+
+
+def upload_file(s3: Any, bucket: str, key: str, path: Path, content_type: str) -> str:
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+    return key
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        objects.extend(page.get("Contents", []))
+    return objects

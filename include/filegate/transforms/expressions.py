@@ -1,0 +1,104 @@
+"""A small, safe expression language over columns, evaluated with pyarrow compute.
+
+Contracts say `expr: "quantity * unit_price"` or `filter: "currency != 'XXX'"`; only arithmetic, comparisons,
+`and`/`or`/`not`, column names, literals and a few named functions are allowed — never arbitrary Python.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: pc.add_checked,
+    ast.Sub: pc.subtract_checked,
+    ast.Mult: pc.multiply_checked,
+    ast.Div: pc.divide,
+}
+COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: pc.equal,
+    ast.NotEq: pc.not_equal,
+    ast.Lt: pc.less,
+    ast.LtE: pc.less_equal,
+    ast.Gt: pc.greater,
+    ast.GtE: pc.greater_equal,
+}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "upper": pc.utf8_upper,
+    "lower": pc.utf8_lower,
+    "trim": pc.utf8_trim_whitespace,
+    "round": lambda value, digits=0: pc.round(value, ndigits=digits),
+    "year": pc.year,
+    "month": pc.month,
+    "day": pc.day,
+    "coalesce": pc.coalesce,
+    "concat": lambda *parts: pc.binary_join_element_wise(*[pc.cast(p, pa.string()) for p in parts], ""),
+}
+
+
+class ExpressionError(ValueError):
+    pass
+
+
+def parse(expr: str) -> ast.Expression:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"cannot parse expression {expr!r}: {exc.msg}") from exc
+    for node in ast.walk(tree):
+        allowed = (ast.Expression, ast.BinOp, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Name, ast.Constant,
+                   ast.Call, ast.Load, ast.And, ast.Or, ast.Not, ast.USub, *BINARY, *COMPARE)
+        if not isinstance(node, allowed):
+            raise ExpressionError(f"{type(node).__name__} is not allowed in expression {expr!r}")
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
+            raise ExpressionError(f"unknown function in {expr!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
+    return tree
+
+
+def columns_used(expr: str) -> set[str]:
+    tree = parse(expr)
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - calls
+
+
+def evaluate(expr: str, table: pa.Table) -> Any:
+    def visit(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return visit(node.body)
+        if isinstance(node, ast.Constant):
+            return pa.scalar(node.value)
+        if isinstance(node, ast.Name):
+            if node.id not in table.column_names:
+                raise ExpressionError(f"expression {expr!r} names unknown column {node.id!r}")
+            return table[node.id]
+        if isinstance(node, ast.BinOp):
+            return BINARY[type(node.op)](visit(node.left), visit(node.right))
+        if isinstance(node, ast.UnaryOp):
+            operand = visit(node.operand)
+            return pc.invert(operand) if isinstance(node.op, ast.Not) else pc.negate_checked(operand)
+        if isinstance(node, ast.BoolOp):
+            values = [visit(v) for v in node.values]
+            combine = pc.and_kleene if isinstance(node.op, ast.And) else pc.or_kleene
+            result = values[0]
+            for value in values[1:]:
+                result = combine(result, value)
+            return result
+        if isinstance(node, ast.Compare):
+            left = visit(node.left)
+            result = None
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = visit(right_node)
+                step = COMPARE[type(op)](left, right)
+                result = step if result is None else pc.and_kleene(result, step)
+                left = right
+            return result
+        if isinstance(node, ast.Call):
+            assert isinstance(node.func, ast.Name)
+            return FUNCTIONS[node.func.id](*[visit(a) for a in node.args])
+        raise ExpressionError(f"unsupported expression {expr!r}")
+
+    return visit(parse(expr))

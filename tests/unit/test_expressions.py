@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from filegate.transforms.expressions import ExpressionError, columns_used, evaluate
+
+
+def test_arithmetic_and_functions() -> None:
+    table = pa.table({"q": [1, 2], "p": [1.5, 2.0], "s": ["a", "b"]})
+    assert evaluate("q * p + 1", table).to_pylist() == [2.5, 5.0]
+    assert evaluate("upper(s)", table).to_pylist() == ["A", "B"]
+    assert evaluate("q >= 2 and s != 'x'", table).to_pylist() == [False, True]
+    assert columns_used("round(q * p, 2)") == {"q", "p"}
+
+
+@pytest.mark.parametrize("expr", ["__import__('os').system('id')", "q.__class__", "[x for x in q]", "open('f')",
+                                  "lambda: 1"])
+def test_anything_but_the_small_language_is_refused(expr: str) -> None:
+    with pytest.raises(ExpressionError):
+        evaluate(expr, pa.table({"q": [1]}))
+
+
+def test_unknown_column_is_named() -> None:
+    with pytest.raises(ExpressionError, match="unknown column 'nope'"):
+        evaluate("nope + 1", pa.table({"q": [1]}))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from filegate.status.lifecycle import ALLOWED, TERMINAL, Status, TransitionError, check
+
+
+def test_every_status_has_rules() -> None:
+    assert set(ALLOWED) == set(Status)
+
+
+def test_happy_path_is_allowed() -> None:
+    path = [Status.PENDING, Status.DOWNLOADED, Status.QUEUED, Status.PROCESSING, Status.PROCESSED]
+    for before, after in zip(path, path[1:], strict=False):
+        check(before, after)
+
+
+def test_duplicate_is_final() -> None:
+    assert ALLOWED[Status.DUPLICATE] == frozenset()
+    with pytest.raises(TransitionError, match="a duplicate file cannot become queued"):
+        check(Status.DUPLICATE, Status.QUEUED)
+
+
+def test_terminal_files_can_only_be_requeued() -> None:
+    for status in TERMINAL - {Status.DUPLICATE}:
+        assert ALLOWED[status] == {Status.QUEUED}
+
+
+def test_skipping_steps_is_refused() -> None:
+    with pytest.raises(TransitionError, match="may become"):
+        check(Status.DOWNLOADED, Status.PROCESSED)
