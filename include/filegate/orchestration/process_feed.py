@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
+from airflow.triggers.base import BaseEventTrigger
 
 from filegate.contracts.model import Contract
 from filegate.orchestration.policy import Tag, dag_kwargs
@@ -20,14 +21,12 @@ log = logging.getLogger(__name__)
 CLAIM_LIMIT = 500
 
 
-def feed_asset(contract: Contract) -> Asset:
+def feed_asset(contract: Contract, arrival_trigger: type[BaseEventTrigger]) -> Asset:
     """The feed's raw prefix as an Asset; with an SQS queue configured, S3 events trigger runs within seconds."""
     settings = load_settings()
     watchers = []
     if settings.sqs_queue_base_url:
-        from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
-
-        trigger = MessageQueueTrigger(
+        trigger = arrival_trigger(
             scheme="sqs",
             sqs_queue=f"{settings.sqs_queue_base_url.rstrip('/')}/{contract.queue_name}",
             aws_conn_id="aws_default",
@@ -89,10 +88,13 @@ the `reprocess_files` DAG; `raw/` is never modified. Rejected-row limit: {contra
 """
 
 
-def build_process_dag(contract: Contract) -> Any:
+def build_process_dag(contract: Contract, arrival_trigger: type[BaseEventTrigger]) -> Any:
+    """`arrival_trigger` is common-messaging's MessageQueueTrigger, imported by the DAG file itself so that the
+    dag-processor pre-imports it (and boto3 behind it) once instead of in every parse."""
+
     @dag(
         dag_id=f"process_{contract.name}",
-        schedule=[feed_asset(contract)],
+        schedule=[feed_asset(contract, arrival_trigger)],
         max_active_runs=4,
         **dag_kwargs(owner=contract.owner, tags=[Tag.PROCESSING, *contract.tags], doc_md=doc_for(contract)),
     )

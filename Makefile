@@ -1,0 +1,50 @@
+# Filegate: `make run` to see the pipeline work locally, `make test` to run every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST := $(BIN)/python -m pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## create .venv/ with Airflow, the library and the local stack (PyPI only)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml infra/local/setup_venv.sh
+	PYTHON=$(PYTHON) bash infra/local/setup_venv.sh
+
+run: setup ## start the local stack + Airflow, process the sample files, print a summary (stack stays up)
+	$(BIN)/filegate-stack start
+	$(BIN)/python -m filegate_stack.samples
+
+stop: ## stop the local stack; no process is left behind
+	@if [ -x $(BIN)/filegate-stack ]; then $(BIN)/filegate-stack stop; else echo "nothing to stop"; fi
+
+status: setup ## the stack's components and every file's status
+	$(BIN)/filegate-stack status
+	$(BIN)/filegate status
+
+test: setup ## every test: lint, unit, DAG policy, integration against the real local stack
+	$(MAKE) lint
+	$(PYTEST) tests
+
+test-unit: setup ## library tests, no services
+	$(PYTEST) tests/unit
+
+test-dags: setup ## DAG integrity and policy
+	$(PYTEST) tests/dags
+
+test-integration: setup ## tests against a local stack started on free ports
+	$(PYTEST) tests/integration
+
+lint: setup ## ruff, including Airflow's AIR rules
+	$(BIN)/ruff check .
+
+bench: setup ## benchmarks (ratios against baselines measured in the same run)
+	$(BIN)/python bench/run.py
+
+clean: stop ## remove local state (.filegate/) but keep .venv/
+	rm -rf .filegate
