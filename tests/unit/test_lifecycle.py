@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from filegate.status.lifecycle import ALLOWED, TERMINAL, Status, TransitionError, check
@@ -11,7 +13,7 @@ def test_every_status_has_rules() -> None:
 
 def test_happy_path_is_allowed() -> None:
     path = [Status.PENDING, Status.DOWNLOADED, Status.QUEUED, Status.PROCESSING, Status.PROCESSED]
-    for before, after in zip(path, path[1:], strict=False):
+    for before, after in itertools.pairwise(path):
         check(before, after)
 
 
