@@ -62,10 +62,39 @@ class Schema(_Strict):
         return columns
 
 
+class FtpSource(_Strict):
+    """Where a partner's FTP/FTPS server drops the feed's files, and what to do with them once in S3."""
+
+    conn_id: str = "filegate_ftp"
+    directory: str = "/"
+    tls: bool = False
+    stable_seconds: int = Field(default=10, ge=0, description="size unchanged this long means fully written")
+    after_download: Literal["archive", "delete", "keep"] = "archive"
+    archive_directory: str = "archive"
+    schedule: str = Field(default="*/5 * * * *", description="cron for the ingest_ftp_<feed> DAG")
+
+
 class Source(_Strict):
     kind: Literal["s3", "ftp", "upload"] = "s3"
     pattern: str = "*"
     queue: str | None = Field(default=None, description="SQS queue fed by S3 ObjectCreated events")
+    sensed_schedule: str | None = Field(
+        default=None, description="cron of the backfillable sense_<feed> DAG that lists the raw prefix per interval")
+    ftp: FtpSource | None = None
+
+    @model_validator(mode="after")
+    def _ftp_needs_settings(self) -> Source:
+        if self.kind == "ftp" and self.ftp is None:
+            raise ValueError("source.kind ftp needs a source.ftp block (directory, conn_id, ...)")
+        return self
+
+
+class Heavy(_Strict):
+    """When a file's processing goes to AWS Lambda instead of the Airflow worker."""
+
+    size_threshold_bytes: int | None = Field(default=None, ge=0)
+    always_formats: list[str] = Field(default_factory=list)
+    function: str = "filegate-process-file"
 
 
 class Format(_Strict):
@@ -124,6 +153,7 @@ class Contract(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     transforms: list[Transform] = Field(default_factory=list)
     destinations: Destinations = Field(default_factory=Destinations)
+    heavy: Heavy = Field(default_factory=Heavy)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
