@@ -27,7 +27,7 @@ status: setup ## the stack's components and every file's status
 	$(BIN)/filegate-stack status
 	$(BIN)/filegate status
 
-test: setup ## every test: lint, unit, DAG policy, integration against the real local stack
+test: setup tools ## every test: lint, unit, DAG policy, integration, infra (cfn-lint, checkov, bundle, deploy)
 	$(MAKE) lint
 	$(PYTEST) tests
 
@@ -48,3 +48,29 @@ bench: setup ## benchmarks (ratios against baselines measured in the same run)
 
 clean: stop ## remove local state (.filegate/) but keep .venv/
 	rm -rf .filegate
+
+# ---- shipping to AWS (issue 8): infra/aws (CloudFormation), infra/mwaa (bundle + deploy), .venv-tools (linters)
+TOOLS := .venv-tools
+DEPLOY := PYTHONPATH=infra/mwaa $(BIN)/python -m filegate_deploy
+MWAA_BUCKET ?=
+MWAA_ENV ?= filegate
+.PHONY: tools bundle deploy template infra-lint
+
+tools: $(TOOLS)/.installed ## cfn-lint + checkov in .venv-tools/ (apart from .venv: they pin an older boto3)
+
+$(TOOLS)/.installed: requirements-tools.txt constraints-tools.txt infra/aws/tools_venv.sh
+	PYTHON=$(PYTHON) bash infra/aws/tools_venv.sh
+
+bundle: setup ## build the MWAA bundle in build/mwaa/ (dags/ with dags/filegate/, plugins.zip, requirements, startup.sh)
+	$(DEPLOY) build
+
+deploy: bundle ## sync build/mwaa/ to MWAA_BUCKET, update MWAA_ENV when needed (DRY_RUN=1 prints the plan only)
+	@test -n "$(MWAA_BUCKET)" || { echo "set MWAA_BUCKET=<stack output SourceBucketName>"; exit 2; }
+	$(DEPLOY) deploy --bucket $(MWAA_BUCKET) $(if $(MWAA_ENV),--environment $(MWAA_ENV)) $(if $(DRY_RUN),--dry-run)
+
+template: setup ## render build/aws/filegate.yaml: one arrival queue per feed, one function per Lambda handler
+	$(DEPLOY) template
+
+infra-lint: tools template ## cfn-lint and checkov on the base and the rendered template
+	$(TOOLS)/bin/cfn-lint infra/aws/filegate.yaml build/aws/filegate.yaml
+	$(TOOLS)/bin/checkov -f build/aws/filegate.yaml --framework cloudformation --skip-download --compact --quiet

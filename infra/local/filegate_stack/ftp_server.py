@@ -68,7 +68,8 @@ def build_server(
     handler.banner = "Filegate local FTP server ready."
     # Partners' servers often show mtimes in UTC; so do we (MDTM is UTC per RFC 3659 anyway).
     handler.use_gmt_times = True
-    server = FTPServer(("127.0.0.1", port), handler)
+    # FILEGATE_BIND_HOST=0.0.0.0 only inside a container (docker-compose.yaml); loopback everywhere else.
+    server = FTPServer((os.environ.get("FILEGATE_BIND_HOST", "127.0.0.1"), port), handler)
     server.max_cons = 256
     server.max_cons_per_ip = 0
     return server

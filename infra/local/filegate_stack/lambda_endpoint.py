@@ -463,7 +463,9 @@ class LambdaEndpoint:
 
     def __init__(self, config: EndpointConfig, port: int) -> None:
         self.config = config
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _invoke_handler(self))
+        # FILEGATE_BIND_HOST=0.0.0.0 only inside a container (docker-compose.yaml); loopback everywhere else.
+        bind_host = os.environ.get("FILEGATE_BIND_HOST", "127.0.0.1")
+        self.server = ThreadingHTTPServer((bind_host, port), _invoke_handler(self))
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.invoke_url = f"http://127.0.0.1:{self.port}"

@@ -280,7 +280,8 @@ class StubServer(ThreadingHTTPServer):
 
 def build_server(port: int, data_dir: Path | None, token: str | None = None) -> tuple[StubServer, StubState]:
     state = StubState(data_dir)
-    server = StubServer(("127.0.0.1", port), make_handler(state, token))
+    # FILEGATE_BIND_HOST=0.0.0.0 only inside a container (docker-compose.yaml); loopback everywhere else.
+    server = StubServer((os.environ.get("FILEGATE_BIND_HOST", "127.0.0.1"), port), make_handler(state, token))
     return server, state
 
 

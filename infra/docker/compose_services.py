@@ -1,0 +1,77 @@
+"""Entry point of the support containers in docker-compose.yaml and docker-compose.override.yml.
+
+Each service runs the same in-repo server the no-Docker stack runs (infra/local/filegate_stack), bound to 0.0.0.0
+inside its container (FILEGATE_BIND_HOST) so the other containers reach it by service name:
+
+    python infra/docker/compose_services.py aws-init | lambda | ftp | stub-api
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def _wait_for(url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def aws_init() -> int:
+    """Bucket, one arrival queue + S3 notification per feed, alert topic: what the template creates on AWS."""
+    from filegate_stack.aws_resources import bootstrap
+    from filegate_stack.feeds import discover_feeds
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    _wait_for(f"{endpoint}/moto-api/")
+    state = bootstrap(endpoint, os.environ["FILEGATE_BUCKET"], discover_feeds(None))
+    print(json.dumps(state, indent=2))
+    return 0
+
+
+def lambda_endpoint() -> int:
+    from filegate_stack import lambda_endpoint as endpoint
+    from filegate_stack.lambda_functions import endpoint_config
+
+    include = Path(os.environ.get("FILEGATE_REPO", "/opt/filegate")) / "include"
+    config = endpoint_config(
+        extra={}, pythonpath=[str(include)], task_root=include,
+        env={"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "FILEGATE_BUCKET": os.environ["FILEGATE_BUCKET"]},
+    )
+    path = Path("/tmp/lambda-functions.json")
+    path.write_text(json.dumps(config))
+    return endpoint.main(["--port", os.environ.get("FILEGATE_LAMBDA_PORT", "9150"), "--config", str(path)])
+
+
+def ftp() -> int:
+    from filegate_stack import ftp_server
+
+    root = Path(os.environ.get("FILEGATE_FTP_ROOT", "/tmp/ftp"))
+    root.mkdir(parents=True, exist_ok=True)
+    return ftp_server.main(["--port", os.environ.get("FILEGATE_FTP_PORT", "2121"), "--root", str(root),
+                            "--passive-ports", os.environ.get("FILEGATE_FTP_PASSIVE_PORTS", "30000-30009")])
+
+
+def stub_api() -> int:
+    from filegate_stack import stub_api as api
+
+    return api.main(["--port", os.environ.get("FILEGATE_STUB_API_PORT", "8150")])
+
+
+SERVICES = {"aws-init": aws_init, "lambda": lambda_endpoint, "ftp": ftp, "stub-api": stub_api}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in SERVICES:
+        sys.exit(f"usage: compose_services.py {{{'|'.join(SERVICES)}}}")
+    sys.exit(SERVICES[sys.argv[1]]())
