@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -97,20 +99,103 @@ class Heavy(_Strict):
     function: str = "filegate-process-file"
 
 
+FormatType = Literal["auto", "csv", "tsv", "json", "ndjson", "fixed_width", "xlsx", "pdf"]  # pdf: Lambda only
+Compression = Literal["auto", "none", "gzip", "zip"]
+
+
+class FixedField(_Strict):
+    """One field of a fixed-width record: characters start .. start + width - 1 (1-based, like record specs)."""
+
+    name: str = Field(min_length=1)
+    start: int = Field(ge=1)
+    width: int = Field(ge=1)
+
+    @property
+    def end(self) -> int:
+        return self.start - 1 + self.width
+
+
 class Format(_Strict):
-    type: Literal["csv", "tsv"] = "csv"
-    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
-    encoding: str = "utf-8"
+    type: FormatType = Field(default="csv", description="auto: decided from the file's bytes and name")
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1,
+                                  description="csv: None sniffs , ; tab | from the first lines")
+    encoding: str = Field(default="auto", description="auto: BOM, UTF-16, UTF-8, else cp1252/Latin-1")
     header: bool = True
     quote_char: str = Field(default='"', min_length=1, max_length=1)
+    compression: Compression = Field(default="auto", description="auto: gzip and zip recognised by magic bytes")
+    skip_lines: int = Field(default=0, ge=0, description="lines before the header/data (e.g. a banner record)")
+    fields: list[FixedField] = Field(default_factory=list, description="fixed_width: the record layout")
+    sheet: str | None = Field(default=None, description="xlsx: worksheet name; default the first sheet")
+    max_uncompressed_bytes: int = Field(default=8 << 30, ge=1, description="refuse archives that inflate more")
+    max_compression_ratio: float = Field(default=250.0, gt=1, description="refuse archives inflating more")
+    max_columns: int = Field(default=2000, ge=1, le=100_000)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _layout_fits_type(self) -> Format:
+        if self.type == "fixed_width":
+            if not self.fields:
+                raise ValueError("format.type fixed_width needs format.fields: [{name, start, width}, ...]")
+            ordered = sorted(self.fields, key=lambda f: f.start)
+            for before, after in itertools.pairwise(ordered):
+                if after.start <= before.end:
+                    raise ValueError(f"fixed-width fields {before.name!r} and {after.name!r} overlap")
+            names = [f.name for f in self.fields]
+            if len(set(names)) != len(names):
+                raise ValueError("fixed-width field names must be unique")
+        elif self.fields:
+            raise ValueError(f"format.fields applies to fixed_width files, not {self.type}")
+        return self
 
 
 class Thresholds(_Strict):
     max_rejected_share: float = Field(default=0.05, ge=0.0, le=1.0)
 
 
+class RowRule(_Strict):
+    """A check every row must pass, over the typed columns: e.g. `shipped_at >= ordered_at`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    check: str
+    message: str = ""
+
+    @field_validator("check")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        from filegate.transforms.expressions import ExpressionError, parse
+
+        try:
+            parse(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+
+class FileRules(_Strict):
+    """Checks on the file as a whole; breaking one quarantines the file."""
+
+    min_rows: int | None = Field(default=None, ge=0)
+    max_rows: int | None = Field(default=None, ge=1)
+    sorted_by: list[str] = Field(default_factory=list, description="rows must be in ascending order of these")
+    max_duplicate_share: float | None = Field(default=None, ge=0.0, le=1.0,
+                                              description="share of rows that repeat an earlier row exactly")
+
+
 class Rename(_Strict):
     rename: dict[str, str]
+
+
+class Cast(_Strict):
+    cast: dict[str, ColumnType] = Field(description="column -> new type, e.g. {quantity: float}")
 
 
 class Derive(_Strict):
@@ -122,7 +207,41 @@ class Filter(_Strict):
     filter: str = Field(description="a comparison kept rows satisfy, e.g. 'status != \"test\"'")
 
 
-Transform = Annotated[Rename | Derive | Filter, Field(union_mode="left_to_right")]
+AGGREGATE_FUNCTIONS = ("sum", "count", "min", "max", "mean")
+MEASURE = re.compile(r"^\s*(sum|count|min|max|mean)\(\s*([A-Za-z_][A-Za-z0-9_]*|\*)\s*\)\s*$")
+
+
+class AggregateSpec(_Strict):
+    group_by: list[str] = Field(min_length=1)
+    measures: dict[str, str] = Field(min_length=1, description="output column -> 'sum(amount)', 'count(*)', ...")
+
+    @field_validator("measures")
+    @classmethod
+    def _measures_parse(cls, measures: dict[str, str]) -> dict[str, str]:
+        for name, spec in measures.items():
+            match = MEASURE.match(spec)
+            if not match:
+                raise ValueError(f"measure {name!r}: {spec!r} is not one of "
+                                 f"{', '.join(f + '(column)' for f in AGGREGATE_FUNCTIONS)} or count(*)")
+            if match[2] == "*" and match[1] != "count":
+                raise ValueError(f"measure {name!r}: only count takes *")
+        return measures
+
+    def parsed(self) -> list[tuple[str, str, str]]:
+        """(output, function, input column or '*') for each measure."""
+        out = []
+        for name, spec in self.measures.items():
+            match = MEASURE.match(spec)
+            assert match is not None
+            out.append((name, match[1], match[2]))
+        return out
+
+
+class Aggregate(_Strict):
+    aggregate: AggregateSpec
+
+
+Transform = Annotated[Rename | Cast | Derive | Filter | Aggregate, Field(union_mode="left_to_right")]
 
 
 class ParquetDestination(_Strict):
@@ -133,13 +252,42 @@ class ParquetDestination(_Strict):
 class ApiDestination(_Strict):
     endpoint: str = Field(pattern=r"^/", description="path on the filegate_api connection's host")
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    payload: dict[str, str] = Field(default_factory=dict, description="JSON field -> column; empty: all")
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON field -> column name, nested mapping, {$const: v}, {$column: c} or {$meta: feed|file_id|"
+                    "file_name|sha256} (see filegate.delivery.template); empty: every column as is")
+    envelope: str | None = Field(default=None, min_length=1, description="POST {envelope: [...]} instead of [...]")
+    concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
+    rate_limit_per_s: float | None = Field(default=None, gt=0, description="requests per second, token bucket")
     conn_id: str = "filegate_api"
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_compiles(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from filegate.delivery.template import validate_template
+
+        return dict(validate_template(value))
+
+
+IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class PostgresDestination(_Strict):
+    """Rows also land in a Postgres table, Write-Audit-Publish: a staging table is loaded and audited, then the
+    rows are upserted on the natural key in the same transaction; a failed audit publishes nothing."""
+
+    table: str = Field(pattern=IDENTIFIER)
+    db_schema: str = Field(default="feeds", pattern=IDENTIFIER, alias="schema")
+    natural_key: list[str] = Field(min_length=1, description="columns that identify a row: the UPSERT key")
+    dsn_env: str | None = Field(default=None, description="env var with the DSN; default: the status store's")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Destinations(_Strict):
     parquet: ParquetDestination = Field(default_factory=ParquetDestination)
     api: ApiDestination | None = None
+    postgres: PostgresDestination | None = None
 
 
 class Contract(_Strict):
@@ -150,6 +298,8 @@ class Contract(_Strict):
     source: Source = Field(default_factory=Source)
     format: Format = Field(default_factory=Format)
     schema_: Schema = Field(default_factory=Schema, alias="schema")
+    rules: list[RowRule] = Field(default_factory=list, description="row rules across columns")
+    file_rules: FileRules = Field(default_factory=FileRules)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     transforms: list[Transform] = Field(default_factory=list)
     destinations: Destinations = Field(default_factory=Destinations)
@@ -180,18 +330,68 @@ class Contract(_Strict):
     def delimiter(self) -> str:
         return self.format.delimiter or ("\t" if self.format.type == "tsv" else ",")
 
+    @property
+    def aggregate(self) -> AggregateSpec | None:
+        for step in self.transforms:
+            if isinstance(step, Aggregate):
+                return step.aggregate
+        return None
+
     @model_validator(mode="after")
     def _references_exist(self) -> Contract:
-        names = {c.name for c in self.schema_.columns}
+        from filegate.transforms.expressions import columns_used
+
+        names = [c.name for c in self.schema_.columns]
+        if not names:  # inferred schema: names are only known per file
+            return self
+        known = set(names)
+        for i, rule in enumerate(self.rules):
+            unknown = sorted(columns_used(rule.check) - known)
+            if unknown:
+                raise ValueError(f"rules[{i}] ({rule.name}): unknown column(s) {', '.join(unknown)}")
+        unknown = [c for c in self.file_rules.sorted_by if c not in known]
+        if unknown:
+            raise ValueError(f"file_rules.sorted_by: unknown column(s) {', '.join(unknown)}")
+        output = self._output_columns(names)
         partition = self.destinations.parquet.partition_by
-        if partition and names and partition not in names and not self._derived(partition):
+        if partition and partition not in output:
             raise ValueError(f"destinations.parquet.partition_by names unknown column {partition!r}")
+        postgres = self.destinations.postgres
+        if postgres is not None:
+            unknown = [c for c in postgres.natural_key if c not in output]
+            if unknown:
+                raise ValueError(f"destinations.postgres.natural_key: unknown column(s) {', '.join(unknown)}; "
+                                 f"the output has: {', '.join(output)}")
         return self
 
-    def _derived(self, name: str) -> bool:
-        for step in self.transforms:
-            if isinstance(step, Derive) and step.derive == name:
-                return True
-            if isinstance(step, Rename) and name in step.rename.values():
-                return True
-        return False
+    def _output_columns(self, names: list[str]) -> list[str]:
+        """The column names after the transforms, checking each step's references on the way."""
+        from filegate.transforms.expressions import columns_used
+
+        current = list(names)
+        for i, step in enumerate(self.transforms):
+            where = f"transforms[{i}]"
+            if isinstance(step, Rename | Cast):
+                mapping = step.rename if isinstance(step, Rename) else step.cast
+                unknown = [c for c in mapping if c not in current]
+                if unknown:
+                    raise ValueError(f"{where}: unknown column(s) {', '.join(unknown)}")
+                if isinstance(step, Rename):
+                    current = [step.rename.get(c, c) for c in current]
+            elif isinstance(step, Derive | Filter):
+                expr = step.expr if isinstance(step, Derive) else step.filter
+                unknown = sorted(columns_used(expr) - set(current))
+                if unknown:
+                    raise ValueError(f"{where}: unknown column(s) {', '.join(unknown)} in {expr!r}")
+                if isinstance(step, Derive) and step.derive not in current:
+                    current.append(step.derive)
+            elif isinstance(step, Aggregate):
+                if i != len(self.transforms) - 1:
+                    raise ValueError(f"{where}: aggregate must be the last transform")
+                spec = step.aggregate
+                used = spec.group_by + [col for _, _, col in spec.parsed() if col != "*"]
+                unknown = [c for c in used if c not in current]
+                if unknown:
+                    raise ValueError(f"{where}: unknown column(s) {', '.join(unknown)}")
+                current = spec.group_by + list(spec.measures)
+        return current

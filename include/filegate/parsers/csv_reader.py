@@ -1,11 +1,16 @@
-"""Streaming CSV/TSV reader on pyarrow: every column read as text, bad rows captured, memory bounded."""
+"""Streaming CSV/TSV reader on pyarrow: every column read as text, bad rows captured, memory bounded.
+
+The dialect (delimiter) and the encoding are detected from the first bytes unless the contract fixes them;
+RFC 4180 quoting (embedded newlines, doubled quotes) and CRLF/LF/CR line ends are pyarrow's.
+"""
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import logging
+import mmap
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,22 +19,35 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from filegate.contracts.model import Format
+from filegate.parsers.base import DEFAULT_BLOCK_SIZE, BadRow, ParseError, check_header_names, prefetch
+from filegate.parsers.source import detect_encoding, first_invalid_utf8, head_bytes, is_utf8, refuse_binary
+
+__all__ = ["BadRow", "CsvReader", "ParseError", "sniff_delimiter"]
 
 log = logging.getLogger(__name__)
-
-GZIP_MAGIC = b"\x1f\x8b"
-DEFAULT_BLOCK_SIZE = 4 << 20
-
-
-class ParseError(ValueError):
-    """The file as a whole cannot be read; the message says why in terms a person can act on."""
+DELIMITERS = [",", ";", "\t", "|"]
+LOCATE_BAD_ROWS = 100  # physical line numbers are looked up for this many ragged rows
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long field is judged by the rules, not refused here
 
 
-@dataclass
-class BadRow:
-    line: int | None
-    reason: str
-    text: str
+def sniff_delimiter(text: str, quote_char: str = '"') -> str:
+    """The candidate that splits the first lines into the same number (>1) of fields most consistently."""
+    lines = text.splitlines()[:50]
+    if len(text) >= 60_000 and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end mid-line
+    best, best_score = ",", (0, 0)
+    for candidate in DELIMITERS:
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=candidate, quotechar=quote_char) if row]
+        except csv.Error:
+            continue
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(1 for n in counts if n == counts[0])
+        score = (consistent, counts[0])
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
 
 
 @dataclass
@@ -39,52 +57,61 @@ class CsvReader:
     path: Path
     fmt: Format
     block_size: int = DEFAULT_BLOCK_SIZE
+    names: list[str] | None = None  # header: false → the contract's column names
     bad_rows: list[BadRow] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
+    encoding: str = ""
+    delimiter: str = ""
 
-    @property
-    def delimiter(self) -> str:
-        return self.fmt.delimiter or ("\t" if self.fmt.type == "tsv" else ",")
-
-    def _compression(self) -> str | None:
-        with self.path.open("rb") as fh:
-            return "gzip" if fh.read(2) == GZIP_MAGIC else None
+    def _sniff(self) -> None:
+        if self.encoding:
+            return
+        sample = head_bytes(self.path)
+        if not sample:
+            raise ParseError("the file is empty (0 bytes)")
+        self.encoding = detect_encoding(sample, self.fmt.encoding)
+        refuse_binary(sample, self.encoding)
+        text = sample.decode(self.encoding, errors="replace").lstrip("\ufeff")
+        if self.fmt.delimiter:
+            self.delimiter = self.fmt.delimiter
+        elif self.fmt.type == "tsv":
+            self.delimiter = "\t"
+        else:
+            self.delimiter = sniff_delimiter(text, self.fmt.quote_char)
 
     def _open_text(self) -> io.TextIOBase:
-        is_utf8 = self.fmt.encoding.lower().replace("_", "-") in {"utf-8", "utf8"}
-        encoding = "utf-8-sig" if is_utf8 else self.fmt.encoding
-        if self._compression() == "gzip":
-            return gzip.open(self.path, "rt", encoding=encoding, newline="")  # type: ignore[return-value]
-        return self.path.open("r", encoding=encoding, newline="")
+        encoding = "utf-8-sig" if is_utf8(self.encoding) else self.encoding
+        return self.path.open("r", encoding=encoding, newline="")  # type: ignore[return-value]
 
     def read_header(self) -> list[str]:
-        if self.path.stat().st_size == 0:
-            raise ParseError("the file is empty (0 bytes)")
+        self._sniff()
         try:
             with self._open_text() as fh:
-                row = next(csv.reader(fh, delimiter=self.delimiter, quotechar=self.fmt.quote_char), None)
+                rows = csv.reader(fh, delimiter=self.delimiter, quotechar=self.fmt.quote_char)
+                for _ in range(self.fmt.skip_lines):
+                    next(rows, None)
+                row = next(rows, None)
         except UnicodeDecodeError as exc:
-            raise ParseError(f"the header is not valid {self.fmt.encoding} text: {exc.reason}") from exc
-        except (csv.Error, OSError, EOFError) as exc:
+            raise ParseError(f"the header is not valid {self.encoding} text: {exc.reason}") from exc
+        except (csv.Error, OSError) as exc:
             raise ParseError(f"cannot read the header: {exc}") from exc
-        if not row or all(not cell.strip() for cell in row):
+        if row is None:
+            raise ParseError("the file has no lines" + (f" after skipping {self.fmt.skip_lines}"
+                                                        if self.fmt.skip_lines else ""))
+        if not self.fmt.header:
+            width = len(row)
+            self.header = list(self.names) if self.names else [f"column_{i + 1}" for i in range(width)]
+            return self.header
+        if all(not cell.strip() for cell in row):
             raise ParseError("the first line is blank: a header row is expected")
-        header = [cell.strip() for cell in row]
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            raise ParseError(f"duplicate column names in the header: {', '.join(duplicates)}")
-        if any(not name for name in header):
-            raise ParseError(f"the header has an empty column name (position {header.index('') + 1})")
-        self.header = header
-        return header
+        self.header = check_header_names([cell.strip().lstrip("\ufeff") for cell in row], self.fmt.max_columns)
+        return self.header
 
     def _on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         self.bad_rows.append(
-            BadRow(
-                line=row.number,
-                reason=f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                text=row.text[:500],
-            )
+            # pyarrow's row.number is unreliable once values may hold newlines: lines come from _locate_bad_rows.
+            BadRow(line=None, reason=f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                   text=row.text[:500])
         )
         return "skip"
 
@@ -92,9 +119,10 @@ class CsvReader:
         header = self.header or self.read_header()
         read_options = pacsv.ReadOptions(
             column_names=header,
-            skip_rows=1,
+            skip_rows=self.fmt.skip_lines + (1 if self.fmt.header else 0),
             block_size=self.block_size,
-            encoding=self.fmt.encoding if self.fmt.encoding.lower() not in {"utf-8", "utf8"} else "utf8",
+            encoding="utf8" if is_utf8(self.encoding) else self.encoding,
+            use_threads=False,  # parsed in prefetch()'s thread, a bounded number of blocks ahead
         )
         parse_options = pacsv.ParseOptions(
             delimiter=self.delimiter,
@@ -107,21 +135,89 @@ class CsvReader:
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         )
-        source = pa.input_stream(str(self.path), compression=self._compression())
+        def read() -> Iterator[pa.RecordBatch]:
+            # An explicit OSFile: a path would be memory-mapped, and every page read stays in our RSS.
+            with pa.OSFile(str(self.path), "rb") as raw, \
+                    pacsv.open_csv(raw, read_options, parse_options, convert_options) as reader:
+                yield from reader
+
+        last: pa.RecordBatch | None = None
         try:
-            reader = pacsv.open_csv(source, read_options, parse_options, convert_options)
-            for batch in reader:
+            for batch in prefetch(read):
                 if batch.num_rows:
+                    last = batch
                     yield batch
         except pa.ArrowInvalid as exc:
-            raise ParseError(_explain_arrow_error(str(exc))) from exc
-        finally:
-            source.close()
+            raise ParseError(self._explain(str(exc))) from exc
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"the file is not valid {self.encoding} text: {exc.reason} at byte {exc.start}") from exc
+        if last is not None and _ends_inside_quotes(last):
+            line = self._unclosed_quote_line()
+            if line is not None:
+                raise ParseError(f"a quoted field opened on line {line} is never closed (unterminated quote): "
+                                 "the rest of the file would be read as one value")
+        self._locate_bad_rows()
+
+    def _explain(self, message: str) -> str:
+        lowered = message.lower()
+        if "utf8" in lowered or "utf-8" in lowered:
+            where = first_invalid_utf8(self.path)
+            if where:
+                line, offset, byte = where
+                return (f"the file mixes encodings: line {line} (byte {offset:,}) has byte 0x{byte:02x}, which is "
+                        "not UTF-8 although the start of the file is; export the file in one encoding")
+            return f"the file is not valid UTF-8 text: {message}"
+        if "straddl" in lowered or "block" in lowered:
+            return (f"a row is longer than the read block ({self.block_size >> 20} MB): a quoted field is probably "
+                    "never closed, or a line is enormous")
+        if "quote" in lowered:
+            return f"a quoted field is never closed: {message}"
+        return f"the file cannot be parsed as delimited text: {message}"
+
+    def _unclosed_quote_line(self) -> int | None:
+        """Confirms the suspicion with Python's strict csv reader, which stops at a quote left open at EOF."""
+        try:
+            with self._open_text() as fh:
+                reader = csv.reader(fh, delimiter=self.delimiter, quotechar=self.fmt.quote_char, strict=True)
+                start = 1
+                for _ in reader:
+                    start = reader.line_num + 1
+        except csv.Error:
+            return start
+        except (UnicodeDecodeError, OSError):
+            return None
+        return None
+
+    def _locate_bad_rows(self) -> None:
+        """pyarrow cannot number rows when values may hold newlines; find the first few ragged rows' lines."""
+        if not self.bad_rows or (not is_utf8(self.encoding) and self.encoding not in {"cp1252", "latin-1"}):
+            return
+        with self.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            position, line = 0, 1
+            for bad in self.bad_rows[:LOCATE_BAD_ROWS]:
+                if bad.line is not None or not bad.text:
+                    continue
+                needle = bad.text.encode(self.encoding, errors="ignore")
+                found = _find_at_line_start(data, needle, position)
+                if found < 0:
+                    continue
+                line += data[position:found].count(b"\n")
+                bad.line, position = line, found
 
 
-def _explain_arrow_error(message: str) -> str:
-    if "unterminated" in message.lower() or "quote" in message.lower():
-        return f"a quoted field is never closed: {message}"
-    if "utf8" in message.lower() or "utf-8" in message.lower():
-        return f"the file is not valid UTF-8 text: {message}"
-    return f"the file cannot be parsed as CSV: {message}"
+def _find_at_line_start(data: mmap.mmap, needle: bytes, position: int) -> int:
+    """The row's text must start a line: a short ragged row ("1,2") also occurs inside longer rows ("11,2,x")."""
+    while True:
+        found = data.find(needle, position)
+        if found <= 0 or data[found - 1:found] in (b"\n", b"\r"):
+            return found
+        position = found + 1
+
+
+def _ends_inside_quotes(batch: pa.RecordBatch) -> bool:
+    """A value of the very last row holding a line break hints at a quote opened and never closed."""
+    for column in batch.columns:
+        value = column[batch.num_rows - 1].as_py()
+        if value and ("\n" in value or "\r" in value):
+            return True
+    return False

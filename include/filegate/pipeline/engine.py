@@ -1,6 +1,7 @@
-"""Runs one local file through parse → validate → transform → profile, writing Parquet and rejects locally.
+"""Runs one local file through unpack → parse → validate → profile → transform (→ aggregate), writing Parquet
+and rejects locally.
 
-Nothing here touches S3 or the status store: the same function serves Airflow workers, Lambda and the CLI.
+Nothing here touches S3 or a database: the same function serves Airflow workers, Lambda, the CLI and the bench.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,10 +20,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filegate.contracts.model import Contract
-from filegate.parsers.csv_reader import CsvReader, ParseError
-from filegate.profiling.profile import TableProfile
+from filegate.parsers.base import ParseError, Reader
+from filegate.parsers.registry import open_reader
+from filegate.parsers.source import prepare
+from filegate.profiling.profile import FORMULA_PREFIXES, TableProfile, inert
+from filegate.transforms.aggregate import AggregateError, Aggregator
 from filegate.transforms.apply import apply_transforms
 from filegate.transforms.expressions import ExpressionError
+from filegate.validation.inference import SchemaInference
 from filegate.validation.validator import (
     REASONS_COLUMN,
     ROW_COLUMN,
@@ -30,9 +36,10 @@ from filegate.validation.validator import (
     rejects_from_bad_rows,
 )
 
+__all__ = ["ARRIVAL_PARTITION", "FORMULA_PREFIXES", "EngineResult", "inert", "run_engine"]
+
 log = logging.getLogger(__name__)
 ARRIVAL_PARTITION = "arrival_date"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PROGRESS_EVERY_S = 10.0
 
 
@@ -48,8 +55,14 @@ class EngineResult:
     rejected_file: Path | None = None
     issues: list[dict[str, Any]] = field(default_factory=list)
     column_stats: dict[str, Any] = field(default_factory=dict)
-    schema: dict[str, str] = field(default_factory=dict)
+    schema: dict[str, str] = field(default_factory=dict)  # the output's columns and Arrow types
     seconds: float = 0.0
+    inferred_schema: dict[str, Any] | None = None  # feeds without declared columns: {column: {type, nullable}}
+    rows_output: int = 0  # rows written to Parquet (after filter/aggregate)
+    duplicate_rows: int = 0
+    # The mergeable profile behind column_stats (split Lambda runs merge the parts'); not part of summary().
+    profile: Any = field(default=None, repr=False, compare=False)
+    source: dict[str, Any] = field(default_factory=dict)  # format, encoding, delimiter, packing as read
 
     def summary(self) -> dict[str, Any]:
         share = self.rows_rejected / self.rows_total if self.rows_total else 0.0
@@ -58,29 +71,31 @@ class EngineResult:
             "reason": self.reason,
             "rows": {"total": self.rows_total, "valid": self.rows_valid, "rejected": self.rows_rejected,
                      "rejected_percent": round(100 * share, 3)},
+            "rows_output": self.rows_output,
+            "duplicate_rows": self.duplicate_rows,
+            "source": self.source,
             "schema": self.schema,
+            "inferred_schema": self.inferred_schema,
             "columns": self.column_stats,
             "issues": self.issues,
             "seconds": round(self.seconds, 3),
         }
 
 
-def inert(value: str) -> str:
-    """Keeps spreadsheet formulas from running when someone opens a quarantine CSV in Excel."""
-    return "'" + value if value and value.startswith(FORMULA_PREFIXES) else value
-
-
 class _RejectWriter:
+    """Rejected rows with their reasons as CSV; every cell is made inert against spreadsheet formulas."""
+
     def __init__(self, path: Path, header: list[str]) -> None:
         self.path = path
         self._fh = path.open("w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh)
-        self._writer.writerow([ROW_COLUMN, *header, REASONS_COLUMN])
+        self._writer.writerow([ROW_COLUMN, *(inert(h) for h in header), REASONS_COLUMN])
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
         for record in table.to_pylist():
-            self._writer.writerow([inert("" if v is None else str(v)) for v in record.values()])
+            self._writer.writerow([inert("" if v is None else str(v).replace("\x00", "\\x00"))
+                                   for v in record.values()])
             self.rows += 1
 
     def close(self) -> None:
@@ -88,6 +103,13 @@ class _RejectWriter:
 
 
 class _PartitionWriters:
+    """One Parquet file per partition value. Rows are split by a sort + run-length pass (not one filter per
+    value), and buffered per partition so that a file spread over hundreds of days still gets row groups of a
+    useful size; the buffer is capped, so memory stays flat."""
+
+    ROW_GROUP_ROWS = 128_000
+    MAX_BUFFERED_ROWS = 512_000
+
     def __init__(self, folder: Path, column: str, fixed_value: str | None, compression: str) -> None:
         self.folder = folder
         self.column = column
@@ -95,94 +117,217 @@ class _PartitionWriters:
         self.compression = None if compression == "none" else compression
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.files: dict[str, Path] = {}
+        self.buffers: dict[str, list[pa.Table]] = {}
+        self.buffered: dict[str, int] = {}
+        self.rows = 0
 
-    def _writer(self, value: str, schema: pa.Schema) -> pq.ParquetWriter:
+    def _flush(self, value: str) -> None:
+        parts = self.buffers.pop(value, [])
+        self.buffered.pop(value, None)
+        if not parts:
+            return
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         if value not in self.writers:
             path = self.folder / f"part-{len(self.files):04d}.parquet"
             self.files[value] = path
-            self.writers[value] = pq.ParquetWriter(path, schema, compression=self.compression)
-        return self.writers[value]
+            self.writers[value] = pq.ParquetWriter(path, table.schema, compression=self.compression)
+        self.writers[value].write_table(table, row_group_size=max(table.num_rows, 1))
+
+    def _add(self, value: str, table: pa.Table) -> None:
+        self.buffers.setdefault(value, []).append(table)
+        self.buffered[value] = self.buffered.get(value, 0) + table.num_rows
+        if self.buffered[value] >= self.ROW_GROUP_ROWS:
+            self._flush(value)
+        while sum(self.buffered.values()) > self.MAX_BUFFERED_ROWS:
+            self._flush(max(self.buffered, key=self.buffered.__getitem__))
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        self.rows += table.num_rows
         if self.fixed_value is not None:
-            self._writer(self.fixed_value, table.schema).write_table(table)
+            self._add(self.fixed_value, table)
             return
-        keys = pc.cast(table[self.column], pa.string())
-        for value in pc.unique(keys).to_pylist():
-            part = table.filter(pc.is_null(keys) if value is None else pc.equal(keys, value))
-            self._writer(value or "unknown", table.schema).write_table(part)
+        keys = table[self.column]
+        if pa.types.is_timestamp(keys.type):
+            keys = pc.cast(keys, pa.date32())  # partition by the day, not the instant
+        order = pc.sort_indices(keys)
+        table = table.take(order)
+        runs = pc.run_end_encode(pc.cast(keys.take(order), pa.string()))
+        if isinstance(runs, pa.ChunkedArray):
+            runs = runs.combine_chunks()
+        start = 0
+        for end, value in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            self._add(value or "unknown", table.slice(start, end - start))
+            start = end
 
     def close(self) -> None:
+        for value in list(self.buffers):
+            self._flush(value)
+        for writer in self.writers.values():
+            writer.close()
+
+    def abort(self) -> None:
+        self.buffers.clear()
+        self.buffered.clear()
         for writer in self.writers.values():
             writer.close()
 
 
-def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
-               block_size: int | None = None) -> EngineResult:
-    started = time.monotonic()
-    reader = CsvReader(path, contract.format, **({"block_size": block_size} if block_size else {}))
-    try:
-        header = reader.read_header()
-        validator = Validator(contract, header)
-    except (ParseError, FileRejected) as exc:
-        return EngineResult("quarantined", str(exc), seconds=time.monotonic() - started)
+def _quarantined(reason: str, started: float, **fields: Any) -> EngineResult:
+    return EngineResult("quarantined", reason, seconds=time.monotonic() - started, **fields)
 
+
+def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
+               block_size: int | None = None, name: str | None = None) -> EngineResult:
+    """`name` is the file's delivered name (for format detection by extension); default `path.name`."""
+    started = time.monotonic()
+    names = [c.name for c in contract.columns] or None
+    source: dict[str, Any] = {}
+    inferred: dict[str, Any] | None = None
+    try:
+        prepared = prepare(path, contract.format, work_dir, name)
+        reader, fmt = open_reader(prepared, contract.format, names=names, block_size=block_size)
+        header = reader.read_header()
+        columns = None
+        if not contract.columns:
+            inference = SchemaInference(header)
+            for batch in reader.batches():
+                inference.update(batch)
+            columns = inference.columns()
+            inferred = inference.as_dict()
+            reader, fmt = open_reader(prepared, contract.format, names=names, block_size=block_size)
+            reader.read_header()
+        source = {"format": fmt.type, "packed": prepared.packed, "name": prepared.name,
+                  **{k: v for k in ("encoding", "delimiter") if (v := getattr(reader, k, None))}}
+        validator = Validator(contract, header, columns)
+    except (ParseError, FileRejected) as exc:
+        return _quarantined(str(exc), started, source=source, inferred_schema=inferred)
+    return _run(contract, reader, validator, header, arrived=arrived, work_dir=work_dir, started=started,
+                source=source, inferred=inferred)
+
+
+def _run(contract: Contract, reader: Reader, validator: Validator, header: list[str], *, arrived: date,
+         work_dir: Path, started: float, source: dict[str, Any], inferred: dict[str, Any] | None) -> EngineResult:
     partition_by = contract.destinations.parquet.partition_by
-    parquet = _PartitionWriters(work_dir, partition_by or ARRIVAL_PARTITION,
+    parquet_dir = work_dir / "parquet"
+    parquet_dir.mkdir(exist_ok=True)
+    parquet = _PartitionWriters(parquet_dir, partition_by or ARRIVAL_PARTITION,
                                 None if partition_by else arrived.isoformat(),
                                 contract.destinations.parquet.compression)
     rejects = _RejectWriter(work_dir / "rejected.csv", header)
-    profile = TableProfile()
+    profile = TableProfile(work_dir=work_dir)
+    aggregate = contract.aggregate
+    aggregator = Aggregator(aggregate) if aggregate else None
     schema: dict[str, str] = {}
     row_no, last_log = 1, time.monotonic()
+    # Profiling and Parquet writing run beside validation (numpy and Arrow release the GIL); each has one
+    # worker, so batches stay in order, and at most one batch per worker is in flight, so memory stays bounded.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="filegate-engine")
+    in_flight: list[Future[None]] = []
     try:
         for batch in reader.batches():
             checked = validator.validate(batch, first_row=row_no)
             row_no += batch.num_rows
             valid = apply_transforms(contract, checked.valid)
-            schema = schema or {f.name: str(f.type) for f in valid.schema}
-            parquet.write(valid)
-            profile.update(valid)
+            _drain(in_flight)
+            in_flight.append(pool.submit(profile.update, checked.valid, checked.valid_rows))
+            if aggregator is not None:
+                aggregator.update(valid)
+            else:
+                schema = schema or {f.name: str(f.type) for f in valid.schema}
+                in_flight.append(pool.submit(parquet.write, valid))
             rejects.write(checked.rejected)
             if time.monotonic() - last_log > PROGRESS_EVERY_S:
-                log.info("%s: %d rows read, %d rejected so far", path.name, row_no - 1, rejects.rows)
+                log.info("%d rows read, %d rejected so far", row_no - 1, rejects.rows)
                 last_log = time.monotonic()
-        bad_rows = reader.bad_rows
-        if bad_rows:
-            rejects.write(rejects_from_bad_rows(header, [(b.line, b.reason, b.text) for b in bad_rows]))
+        _drain(in_flight)
+        if aggregator is not None:
+            totals = aggregator.finish()
+            if totals is not None:
+                schema = {f.name: str(f.type) for f in totals.schema}
+                parquet.write(totals)
+        if reader.bad_rows:
+            rejects.write(rejects_from_bad_rows(header, [(b.line, b.reason, b.text) for b in reader.bad_rows]))
+        profile.finish()
     except ParseError as exc:
-        return EngineResult("quarantined", f"{exc} (after {row_no - 1} rows)", rows_total=row_no - 1,
-                            seconds=time.monotonic() - started)
-    except (ExpressionError, pa.ArrowInvalid) as exc:
-        return EngineResult("quarantined", f"a transform of feed {contract.name} failed: {exc}",
-                            seconds=time.monotonic() - started)
+        return _quarantined(f"{exc} (after {row_no - 1} rows)", started, rows_total=row_no - 1, source=source,
+                            inferred_schema=inferred)
+    except FileRejected as exc:
+        return _quarantined(str(exc), started, source=source, inferred_schema=inferred)
+    except (ExpressionError, AggregateError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        return _quarantined(f"a transform of feed {contract.name} failed: {exc}", started, source=source,
+                            inferred_schema=inferred)
     finally:
+        for future in in_flight:
+            future.cancel()
+        pool.shutdown(wait=True)
         parquet.close()
         rejects.close()
+        profile.close()
 
-    rows_total = validator.rows_total + len(reader.bad_rows)
+    bad_rows = reader.bad_rows
+    rows_total = validator.rows_total + len(bad_rows)
     rows_rejected = rejects.rows
     issues = validator.issue_summary()
-    if reader.bad_rows:
-        issues.insert(0, {"column": "*", "rule": "field_count", "count": len(reader.bad_rows),
-                          "percent": round(100.0 * len(reader.bad_rows) / max(rows_total, 1), 3),
-                          "sample_rows": [b.line for b in reader.bad_rows[:5]]})
+    if bad_rows:
+        rule = "field_count" if bad_rows[0].reason.startswith("expected ") else "unreadable"
+        issues.insert(0, _issue("*", rule, len(bad_rows), rows_total, [b.line for b in bad_rows[:5]],
+                                example=bad_rows[0].reason))
+    if profile.duplicate_rows:
+        issues.append(_issue("*", "duplicate_row", profile.duplicate_rows, rows_total, profile.duplicate_samples))
+    for name, stats in profile.as_dict().items():
+        if stats["nulls"]:
+            issues.append(_issue(name, "missing", stats["nulls"], rows_total, []))
     result = EngineResult(
         status="processed", reason=None, rows_total=rows_total, rows_valid=rows_total - rows_rejected,
         rows_rejected=rows_rejected, parquet_files=parquet.files, partition_column=parquet.column,
         rejected_file=rejects.path if rows_rejected else None, issues=issues,
-        column_stats=profile.as_dict(), schema=schema, seconds=time.monotonic() - started,
+        column_stats=profile.as_dict(), schema=schema, seconds=0.0, inferred_schema=inferred,
+        rows_output=parquet.rows, duplicate_rows=profile.duplicate_rows, source=source, profile=profile,
     )
-    limit = contract.thresholds.max_rejected_share
-    if rows_total == 0:
-        result.status, result.reason = "quarantined", "the file has a header but no data rows"
-    elif rows_rejected / rows_total > limit:
-        top = "; ".join(f"{i['column']} {i['rule']} x{i['count']}" for i in issues[:3])
-        result.status = "quarantined"
-        result.reason = (f"{rows_rejected} of {rows_total} rows ({100 * rows_rejected / rows_total:.1f}%) were "
-                         f"rejected, above the feed's limit of {100 * limit:g}% — most common: {top}")
-    log.info("%s: %s, %d rows (%d valid, %d rejected) in %.2f s", path.name, result.status, rows_total,
-             result.rows_valid, rows_rejected, result.seconds)
+    reason = _file_rule_failure(contract, validator, result)
+    if reason:
+        result.status, result.reason = "quarantined", reason
+    result.seconds = time.monotonic() - started
+    log.info("%s, %d rows (%d valid, %d rejected) in %.2f s", result.status, rows_total, result.rows_valid,
+             rows_rejected, result.seconds)
     return result
+
+
+def _drain(in_flight: list[Future[None]]) -> None:
+    while in_flight:
+        in_flight.pop(0).result()
+
+
+def _issue(column: str, rule: str, count: int, total: int, samples: list[int | None], **extra: Any) -> dict[str, Any]:
+    return {"column": column, "rule": rule, "count": count, "percent": round(100.0 * count / max(total, 1), 3),
+            "sample_rows": [s for s in samples if s is not None], **extra}
+
+
+def _file_rule_failure(contract: Contract, validator: Validator, result: EngineResult) -> str | None:
+    """The file-level verdict: empty, too few/many rows, out of order, too many duplicates or rejected rows."""
+    rules = contract.file_rules
+    total, rejected = result.rows_total, result.rows_rejected
+    if total == 0:
+        return "the file has a header but no data rows"
+    if rules.min_rows is not None and total < rules.min_rows:
+        return f"the file has {total} rows, fewer than the feed's minimum of {rules.min_rows} (file_rules.min_rows)"
+    if rules.max_rows is not None and total > rules.max_rows:
+        return f"the file has {total} rows, more than the feed's maximum of {rules.max_rows} (file_rules.max_rows)"
+    if validator.sort is not None and validator.sort.violations:
+        return (f"{validator.sort.first_violation} ({validator.sort.violations} row(s) out of order; "
+                "file_rules.sorted_by)")
+    if rules.max_duplicate_share is not None and result.rows_valid:
+        share = result.duplicate_rows / result.rows_valid
+        if share > rules.max_duplicate_share:
+            return (f"{result.duplicate_rows} of {result.rows_valid} rows ({100 * share:.1f}%) repeat an earlier row "
+                    f"exactly, above the feed's limit of {100 * rules.max_duplicate_share:g}% "
+                    "(file_rules.max_duplicate_share)")
+    limit = contract.thresholds.max_rejected_share
+    if rejected / total > limit:
+        blocking = [i for i in result.issues if i["rule"] not in {"missing", "duplicate_row"}]
+        top = "; ".join(f"{i['column']} {i['rule']} x{i['count']}" for i in blocking[:3])
+        return (f"{rejected} of {total} rows ({100 * rejected / total:.1f}%) were rejected, above the feed's "
+                f"limit of {100 * limit:g}% — most common: {top}")
+    return None

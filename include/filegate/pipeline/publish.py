@@ -1,5 +1,8 @@
 """Publishes an engine result to S3, Write-Audit-Publish style: Parquet reaches processed/ only when the
-file passed its audit; rejects and reasons go to quarantine/. raw/ is only ever read."""
+file passed its audit; rejects and reasons go to quarantine/. raw/ is only ever read.
+
+A feed with `destinations.postgres` is loaded into its table first (staging → audit → UPSERT, one transaction,
+filegate.loading.postgres): a failed audit quarantines the file before anything reaches processed/."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from filegate.contracts.model import Contract
+from filegate.loading.postgres import LoadError, load_postgres, target_dsn
 from filegate.pipeline.engine import EngineResult, run_engine
 from filegate.storage import keys
 from filegate.storage.s3 import download_with_sha256, put_json, upload_file
@@ -24,7 +28,7 @@ class FileOutcome:
 
 
 def publish(s3: Any, bucket: str, contract: Contract, result: EngineResult, *, name: str, sha256: str,
-            raw_key: str, arrived: date) -> dict[str, Any]:
+            raw_key: str, arrived: date, loaded: dict[str, Any] | None = None) -> dict[str, Any]:
     stem = keys.file_stem(name, sha256)
     outputs: dict[str, Any] = {"raw": raw_key}
     if result.rejected_file is not None:
@@ -40,19 +44,39 @@ def publish(s3: Any, bucket: str, contract: Contract, result: EngineResult, *, n
     else:
         summary_key = keys.quarantine_reason_key(contract.name, arrived, stem)
     outputs["summary"] = summary_key
+    if loaded:
+        outputs["postgres"] = loaded
     document = {"feed": contract.name, "file": name, "sha256": sha256, "raw_key": raw_key,
                 **result.summary(), "outputs": outputs}
     put_json(s3, bucket, summary_key, document)
     return outputs
 
 
+def load_destinations(contract: Contract, result: EngineResult, *, sha256: str,
+                      db_url: str | None = None) -> dict[str, Any] | None:
+    """The Postgres load of a processed file. A failed audit turns the result into `quarantined` (nothing is
+    published); a database that cannot be reached raises, so the step retries or marks the file failed."""
+    dest = contract.destinations.postgres
+    if dest is None or result.status != "processed":
+        return None
+    try:
+        report = load_postgres(db_url or target_dsn(dest), contract, result.parquet_files.values(), sha256=sha256,
+                               expected_rows=result.rows_output)
+    except LoadError as exc:
+        result.status = "quarantined"
+        result.reason = f"Postgres audit of {dest.db_schema}.{dest.table} failed, nothing published: {exc}"
+        return None
+    return {"table": report.table, "rows": report.published}
+
+
 def process_raw_file(s3: Any, bucket: str, contract: Contract, *, raw_key: str, name: str,
-                     arrived: date, work_root: Path | None = None) -> FileOutcome:
+                     arrived: date, work_root: Path | None = None, db_url: str | None = None) -> FileOutcome:
     with tempfile.TemporaryDirectory(prefix="filegate-", dir=work_root) as tmp:
         work_dir = Path(tmp)
         local = work_dir / "raw"
         sha256, _ = download_with_sha256(s3, bucket, raw_key, local)
-        result = run_engine(contract, local, arrived=arrived, work_dir=work_dir)
+        result = run_engine(contract, local, arrived=arrived, work_dir=work_dir, name=name)
+        loaded = load_destinations(contract, result, sha256=sha256, db_url=db_url)
         outputs = publish(s3, bucket, contract, result, name=name, sha256=sha256, raw_key=raw_key,
-                          arrived=arrived)
+                          arrived=arrived, loaded=loaded)
     return FileOutcome(result.status, result.reason, result, outputs)

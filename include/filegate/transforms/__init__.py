@@ -1,7 +1,8 @@
-"""Transforms applied to valid rows: rename, derive, filter."""
+"""Transforms applied to valid rows: rename, cast, derive, filter; aggregate across the whole file."""
 
 from __future__ import annotations
 
+from filegate.transforms.aggregate import Aggregator
 from filegate.transforms.apply import apply_transforms
 
-__all__ = ["apply_transforms"]
+__all__ = ["Aggregator", "apply_transforms"]

@@ -36,6 +36,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "month": pc.month,
     "day": pc.day,
     "coalesce": pc.coalesce,
+    "date": lambda value: pc.cast(value, pa.date32()),
+    "abs": pc.abs_checked,
+    "length": pc.utf8_length,
     "concat": lambda *parts: pc.binary_join_element_wise(*[pc.cast(p, pa.string()) for p in parts], ""),
 }
 

@@ -7,59 +7,126 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from filegate.contracts.model import Column
 
-INT_PATTERN = r"^[+-]?\d{1,18}$"
+INT_PATTERN = r"^[+-]?\d{1,19}$"
 FLOAT_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
 DECIMAL_PRECISION = 18  # leaves room for arithmetic in derived columns (38 is the maximum)
 DATE_FORMATS = ["%Y-%m-%d"]
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 CastResult = tuple[pa.Array, pa.Array]
 
 
 def arrow_type(column: Column) -> pa.DataType:
+    return type_for(column.type, column.scale)
+
+
+def type_for(kind: str, scale: int = 2) -> pa.DataType:
     return {
         "int": pa.int64(),
         "float": pa.float64(),
-        "decimal": pa.decimal128(DECIMAL_PRECISION, column.scale),
+        "decimal": pa.decimal128(DECIMAL_PRECISION, scale),
         "bool": pa.bool_(),
         "date": pa.date32(),
         "datetime": pa.timestamp("us"),
         "string": pa.string(),
-    }[column.type]
+    }[kind]
+
+
+ZERO = pa.scalar(0, pa.int32())
+
+
+def is_empty(text: pa.Array) -> pa.Array:
+    # A typed scalar: comparing with a bare Python 0 costs a slow implicit-cast dispatch (seconds on first use).
+    return pc.equal(pc.binary_length(text), ZERO)
 
 
 def _blank_to_null(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     trimmed = pc.utf8_trim_whitespace(text)
-    is_blank = pc.equal(pc.utf8_length(trimmed), 0)
+    is_blank = is_empty(trimmed)
     return pc.if_else(is_blank, pa.scalar(None, pa.string()), trimmed), is_blank
 
 
-def _by_pattern(text: pa.Array, pattern: str, target: pa.DataType) -> CastResult:
-    values, _ = _blank_to_null(text)
+def _no_invalid(values: pa.Array) -> pa.Array:
+    return pa.array(np.zeros(len(values), dtype=bool), pa.bool_())
+
+
+def _cast_each(values: pa.Array, target: pa.DataType) -> CastResult:
+    """Value by value, for the rare batch where a well-formed value still does not fit (e.g. overflow)."""
+    out, bad = [], []
+    for value in values.to_pylist():
+        try:
+            out.append(None if value is None else pc.cast(pa.array([value]), target)[0].as_py())
+            bad.append(False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out.append(None)
+            bad.append(True)
+    return pa.array(out, target), pa.array(bad, pa.bool_())
+
+
+def _by_pattern(values: pa.Array, pattern: str, target: pa.DataType) -> CastResult:
+    """The slow path: find the values that do not look right, null them, cast the rest."""
     fits = pc.match_substring_regex(values, pattern)
     invalid = pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(fits, False)))
     clean = pc.if_else(invalid, pa.scalar(None, pa.string()), values)
-    return pc.cast(clean, target), pc.fill_null(invalid, False)
+    clean = pc.replace_substring_regex(clean, r"^\+", "")  # Arrow's parser refuses a leading plus
+    try:
+        return pc.cast(clean, target), pc.fill_null(invalid, False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        typed, overflow = _cast_each(clean, target)
+        return typed, pc.or_(pc.fill_null(invalid, False), overflow)
+
+
+def _empty_to_null(text: pa.Array) -> pa.Array:
+    """Cheap: only the empty string becomes null (no copy of the text); padded values go the slow path."""
+    empty = is_empty(text)
+    if not pc.any(empty).as_py():
+        return text
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
+def _fast_or_pattern(text: pa.Array, pattern: str, target: pa.DataType) -> CastResult:
+    """Arrow's own parser first (one pass, no regex, no trimming copy); only a batch with a value that is
+    padded, blank or bad pays for trimming and the regex."""
+    try:
+        return pc.cast(_empty_to_null(text), target), _no_invalid(text)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values, _ = _blank_to_null(text)
+        return _by_pattern(values, pattern, target)
 
 
 def cast_int(text: pa.Array, column: Column) -> CastResult:
-    return _by_pattern(text, INT_PATTERN, pa.int64())
+    return _fast_or_pattern(text, INT_PATTERN, pa.int64())
 
 
 def cast_float(text: pa.Array, column: Column) -> CastResult:
-    return _by_pattern(text, FLOAT_PATTERN, pa.float64())
+    typed, invalid = _fast_or_pattern(text, FLOAT_PATTERN, pa.float64())
+    # Arrow reads nan and inf; a contract's float means a finite number, as the slow path's pattern says.
+    not_finite = pc.fill_null(pc.invert(pc.is_finite(typed)), False)
+    if pc.any(not_finite).as_py():
+        typed = pc.if_else(not_finite, pa.scalar(None, pa.float64()), typed)
+        invalid = pc.or_(invalid, not_finite)
+    return typed, invalid
 
 
 def cast_decimal(text: pa.Array, column: Column) -> CastResult:
     fraction = rf"(\.\d{{0,{column.scale}}})?" if column.scale else r"\.?"
-    return _by_pattern(text, rf"^[+-]?\d{{1,{DECIMAL_PRECISION - column.scale}}}{fraction}$", arrow_type(column))
+    pattern = rf"^[+-]?\d{{1,{DECIMAL_PRECISION - column.scale}}}{fraction}$"
+    # Arrow also reads exponents (1e2); the contract's decimal is plain digits, so such a batch takes the slow path.
+    if not pc.any(pc.match_substring(text, "e", ignore_case=True)).as_py():
+        try:
+            return pc.cast(_empty_to_null(text), arrow_type(column)), _no_invalid(text)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    values, _ = _blank_to_null(text)
+    return _by_pattern(values, pattern, arrow_type(column))
 
 
 def cast_bool(text: pa.Array, column: Column) -> CastResult:
@@ -73,13 +140,39 @@ def cast_bool(text: pa.Array, column: Column) -> CastResult:
     return result, pc.fill_null(invalid, False)
 
 
+ROUND_TRIP_UNSAFE = ("%b", "%B", "%a", "%A", "%p", "%f", "%z", "%Z", "%j", "%y", "%e")
+
+
+def _strptime_checked(values: pa.Array, fmt: str) -> pa.Array:
+    """strptime, then a round trip: the C library reads 2026-02-30 as 2 March; printing it back exposes that."""
+    parsed = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
+    if any(code in fmt for code in ROUND_TRIP_UNSAFE):
+        return parsed
+    printed = pc.strftime(pc.cast(parsed, pa.timestamp("s")), format=fmt)
+    same = pc.fill_null(pc.equal(printed, values), False)
+    if pc.all(pc.or_(same, pc.is_null(parsed))).as_py():
+        return parsed
+    return pc.if_else(same, parsed, pa.scalar(None, parsed.type))
+
+
+def _strptime_all(values: pa.Array, formats: list[str]) -> pa.Array:
+    parsed = _strptime_checked(values, formats[0])
+    for fmt in formats[1:]:
+        missing = pc.and_(pc.is_valid(values), pc.is_null(parsed))
+        if not pc.any(missing).as_py():
+            break  # every value read with an earlier format: skip the other passes
+        parsed = pc.coalesce(parsed, _strptime_checked(values, fmt))
+    return parsed
+
+
 def _parse_times(text: pa.Array, formats: list[str], unit_type: pa.DataType) -> CastResult:
-    values, _ = _blank_to_null(text)
-    parsed = pa.nulls(len(values), pa.timestamp("us"))
-    for fmt in formats:
-        attempt = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
-        parsed = pc.coalesce(parsed, attempt)
+    values = _empty_to_null(text)
+    parsed = _strptime_all(values, formats)
     invalid = pc.and_(pc.is_valid(values), pc.is_null(parsed))
+    if pc.any(invalid).as_py():  # padded or blank values: trim, then judge
+        values, _ = _blank_to_null(text)
+        parsed = _strptime_all(values, formats)
+        invalid = pc.and_(pc.is_valid(values), pc.is_null(parsed))
     return pc.cast(parsed, unit_type), pc.fill_null(invalid, False)
 
 
@@ -92,10 +185,11 @@ def cast_datetime(text: pa.Array, column: Column) -> CastResult:
 
 
 def cast_string(text: pa.Array, column: Column) -> CastResult:
-    _, is_blank = _blank_to_null(text)
-    # Strings keep their exact text; only an all-blank cell becomes null.
-    result = pc.if_else(is_blank, pa.scalar(None, pa.string()), text)
-    return result, pc.and_(is_blank, pa.scalar(False))
+    # Strings keep their exact text; only an empty or all-whitespace cell becomes null.
+    is_blank = pc.or_(is_empty(text), pc.utf8_is_space(text))
+    if not pc.any(is_blank).as_py():
+        return text, _no_invalid(text)
+    return pc.if_else(is_blank, pa.scalar(None, pa.string()), text), _no_invalid(text)
 
 
 CASTS: dict[str, Callable[[pa.Array, Column], CastResult]] = {

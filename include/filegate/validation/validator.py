@@ -1,25 +1,31 @@
-"""Validates text batches against a feed contract: casts each column, applies the row rules, and splits the
-batch into typed valid rows and rejected rows that carry their original text and every reason."""
+"""Validates text batches against a feed contract: casts each column, applies the column rules and the row rules
+(cross-column checks), and splits the batch into typed valid rows and rejected rows that carry their original
+text and every reason. Everything per batch is pyarrow/numpy; Python only touches the rejected rows."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filegate.contracts.model import Column, Contract
+from filegate.contracts.model import Column, Contract, RowRule
+from filegate.profiling.sketch import KeySet, hash_values
+from filegate.transforms.expressions import ExpressionError, columns_used, evaluate
 from filegate.validation.casts import arrow_type, cast_column
 
 ROW_COLUMN = "_row"
 REASONS_COLUMN = "_reasons"
 SAMPLE_ROWS = 5
+NUL = "\x00"
 
 
 class FileRejected(ValueError):
-    """The whole file breaks the contract (its header, or more bad rows than the feed allows)."""
+    """The whole file breaks the contract (its header, a file rule, or more bad rows than the feed allows)."""
 
 
 @dataclass
@@ -34,6 +40,16 @@ class Issue:
 class BatchResult:
     valid: pa.Table
     rejected: pa.Table
+    valid_rows: np.ndarray  # 1-based row numbers of the valid rows in the file
+
+
+@dataclass
+class SortState:
+    columns: list[str]
+    last: tuple[Any, ...] | None = None
+    last_row: int = 0
+    violations: int = 0
+    first_violation: str | None = None
 
 
 def _show(value: object) -> str:
@@ -41,8 +57,8 @@ def _show(value: object) -> str:
     return repr(text[:60] + "…") if len(text) > 60 else repr(text)
 
 
-def check_header(contract: Contract, header: list[str]) -> None:
-    names = [c.name for c in contract.columns]
+def check_header(contract: Contract, header: list[str], columns: list[Column] | None = None) -> None:
+    names = [c.name for c in (contract.columns if columns is None else columns)]
     if not names:
         return
     missing = [name for name in names if name not in header]
@@ -58,13 +74,23 @@ def check_header(contract: Contract, header: list[str]) -> None:
 
 
 class Validator:
-    def __init__(self, contract: Contract, header: list[str]) -> None:
-        check_header(contract, header)
+    """`columns` overrides the contract's (an inferred schema); the contract's rules apply either way."""
+
+    def __init__(self, contract: Contract, header: list[str], columns: list[Column] | None = None) -> None:
+        self.columns = list(contract.columns if columns is None else columns)
+        check_header(contract, header, self.columns)
         self.contract = contract
         self.header = header
-        self.columns = contract.columns
-        self.extra = [name for name in header if name not in {c.name for c in self.columns}]
-        self._seen: dict[str, set[object]] = {c.name: set() for c in self.columns if c.unique}
+        names = {c.name for c in self.columns}
+        self.extra = [name for name in header if name not in names]
+        self._seen: dict[str, KeySet] = {c.name: KeySet() for c in self.columns if c.unique}
+        self.rules: list[RowRule] = list(contract.rules)
+        for rule in self.rules:
+            unknown = sorted(columns_used(rule.check) - names - set(self.extra))
+            if unknown:
+                raise FileRejected(f"rule {rule.name} names column(s) the file lacks: {', '.join(unknown)}")
+        sort_columns = list(contract.file_rules.sorted_by)
+        self.sort = SortState(sort_columns) if sort_columns else None
         self.issues: dict[tuple[str, str], Issue] = {}
         self.rows_total = 0
         self.rows_rejected = 0
@@ -81,22 +107,15 @@ class Validator:
             issue = self.issues.setdefault((column, rule), Issue(column, rule))
             issue.count += count
             if len(issue.sample_rows) < SAMPLE_ROWS:
-                idx = pc.indices_nonzero(mask).to_pylist()[: SAMPLE_ROWS - len(issue.sample_rows)]
+                idx = pc.indices_nonzero(mask)[: SAMPLE_ROWS - len(issue.sample_rows)].to_pylist()
                 issue.sample_rows.extend(first_row + i for i in idx)
         return mask
 
     def _unique_mask(self, column: Column, values: pa.Array) -> pa.Array:
-        seen = self._seen[column.name]
-        flags = []
-        for value in values.to_pylist():
-            if value is None:
-                flags.append(False)
-            elif value in seen:
-                flags.append(True)
-            else:
-                seen.add(value)
-                flags.append(False)
-        return pa.array(flags, pa.bool_())
+        hashes, valid = hash_values(values, exact_ints=True)
+        repeated = np.zeros(len(values), dtype=bool)
+        repeated[valid] = self._seen[column.name].seen_before(hashes[valid])
+        return pa.array(repeated, pa.bool_())
 
     def validate(self, batch: pa.RecordBatch, first_row: int) -> BatchResult:
         n = batch.num_rows
@@ -104,43 +123,55 @@ class Validator:
         typed_columns: list[pa.Array] = []
         failures: list[tuple[pa.Array, Callable[[int], str]]] = []
 
-        def fail(column: Column, rule: str, mask: pa.Array, message: Callable[[int], str]) -> None:
+        def fail(column: str, rule: str, mask: pa.Array, message: Callable[[int], str]) -> None:
             mask = pc.fill_null(mask, False)
             if pc.any(mask).as_py():
-                failures.append((self._record(column.name, rule, mask, first_row), message))
+                failures.append((self._record(column, rule, mask, first_row), message))
+
+        for name in self.header:
+            text = batch.column(name)
+            if pc.any(pc.match_substring(text, NUL)).as_py():
+                fail(name, "nul", pc.match_substring(text, NUL),
+                     lambda i, c=name: f"{c}: holds a NUL byte (\\x00): binary or corrupted data")
 
         for column in self.columns:
             text = batch.column(column.name)
             typed, invalid = cast_column(text, column)
             typed_columns.append(typed)
-            fail(column, "type", invalid,
+            fail(column.name, "type", invalid,
                  lambda i, c=column, t=text: f"{c.name}: {_show(t[i].as_py())} is not a valid {c.type}")
-            is_null = pc.and_(pc.is_null(typed), pc.invert(invalid))
             if not column.nullable:
-                fail(column, "required", is_null, lambda i, c=column: f"{c.name}: is required but empty")
+                is_null = pc.and_(pc.is_null(typed), pc.invert(invalid))
+                fail(column.name, "required", is_null, lambda i, c=column: f"{c.name}: is required but empty")
             if column.min is not None:
-                fail(column, "min", pc.less(typed, pa.scalar(column.min).cast(_compare_type(typed))),
+                fail(column.name, "min", pc.less(typed, pa.scalar(column.min).cast(_compare_type(typed))),
                      lambda i, c=column, v=typed: f"{c.name}: {v[i].as_py()} is below the minimum {c.min:g}")
             if column.max is not None:
-                fail(column, "max", pc.greater(typed, pa.scalar(column.max).cast(_compare_type(typed))),
+                fail(column.name, "max", pc.greater(typed, pa.scalar(column.max).cast(_compare_type(typed))),
                      lambda i, c=column, v=typed: f"{c.name}: {v[i].as_py()} is above the maximum {c.max:g}")
             if column.regex is not None:
                 matches = pc.match_substring_regex(typed.cast(pa.string()), column.regex)
-                fail(column, "regex", pc.invert(matches),
+                fail(column.name, "regex", pc.invert(matches),
                      lambda i, c=column, t=text: f"{c.name}: {_show(t[i].as_py())} does not match {c.regex}")
             if column.enum is not None:
                 allowed = pc.is_in(typed.cast(pa.string()), value_set=pa.array(column.enum))
-                fail(column, "enum", pc.and_(pc.is_valid(typed), pc.invert(allowed)),
+                fail(column.name, "enum", pc.and_(pc.is_valid(typed), pc.invert(allowed)),
                      lambda i, c=column, t=text: f"{c.name}: {_show(t[i].as_py())} is not one of "
                      + ", ".join(c.enum or []))
             if column.unique:
-                fail(column, "unique", self._unique_mask(column, typed),
+                fail(column.name, "unique", self._unique_mask(column, typed),
                      lambda i, c=column, t=text: f"{c.name}: {_show(t[i].as_py())} appears more than once")
 
         typed_columns += [batch.column(name) for name in self.extra]
         typed_batch = pa.Table.from_arrays(typed_columns, schema=_nullable(self.output_schema))
+        for rule in self.rules:
+            fail(rule.name, "rule", self._rule_failures(rule, typed_batch), self._rule_message(rule, typed_batch))
+        if self.sort is not None:
+            self._check_sort(typed_batch, first_row)
+
+        rows = np.arange(first_row, first_row + n, dtype=np.int64)
         if not failures:
-            return BatchResult(typed_batch, _empty_rejects(self.header))
+            return BatchResult(typed_batch, _empty_rejects(self.header), rows)
 
         any_failure = failures[0][0]
         for mask, _ in failures[1:]:
@@ -154,7 +185,68 @@ class Validator:
         text_table = pa.Table.from_batches([batch]).take(pa.array(rejected_idx, pa.int64()))
         rejected = text_table.add_column(0, ROW_COLUMN, pa.array([first_row + i for i in rejected_idx], pa.int64()))
         rejected = rejected.append_column(REASONS_COLUMN, pa.array(["; ".join(reasons[i]) for i in rejected_idx]))
-        return BatchResult(typed_batch.filter(pc.invert(any_failure)), rejected)
+        keep = pc.invert(any_failure)
+        return BatchResult(typed_batch.filter(keep), rejected, rows[keep.to_numpy(zero_copy_only=False)])
+
+    def _rule_failures(self, rule: RowRule, table: pa.Table) -> pa.Array:
+        try:
+            result = evaluate(rule.check, table)
+        except (ExpressionError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise FileRejected(f"rule {rule.name} ({rule.check}) cannot be evaluated: {exc}") from exc
+        if isinstance(result, pa.Scalar):
+            result = pa.array([result.as_py()] * table.num_rows, pa.bool_())
+        if isinstance(result, pa.ChunkedArray):
+            result = result.combine_chunks()
+        if not pa.types.is_boolean(result.type):
+            raise FileRejected(f"rule {rule.name} ({rule.check}) is not a true/false check")
+        # A comparison with an empty value is null: nullability is its own rule, so null passes here.
+        return pc.invert(pc.fill_null(result, True))
+
+    @staticmethod
+    def _rule_message(rule: RowRule, table: pa.Table) -> Callable[[int], str]:
+        used = sorted(columns_used(rule.check))
+
+        def message(i: int) -> str:
+            values = ", ".join(f"{name}={_show(table[name][i].as_py())}" for name in used if name in table.column_names)
+            return f"{rule.name}: {rule.message or 'failed ' + rule.check} ({values})"
+
+        return message
+
+    def _check_sort(self, table: pa.Table, first_row: int) -> None:
+        """Ascending order of the sort columns, across batches; nulls are not compared."""
+        state = self.sort
+        assert state is not None
+        keys = [table[name].combine_chunks() for name in state.columns]
+        if table.num_rows == 0:
+            return
+        if state.last is not None:
+            head = tuple(k[0].as_py() for k in keys)
+            if _tuple_less(head, state.last):
+                self._sort_violation(first_row, head, state.last_row, state.last, 1)
+        if table.num_rows > 1:
+            less = pa.array(np.zeros(table.num_rows - 1, dtype=bool))
+            equal = pa.array(np.ones(table.num_rows - 1, dtype=bool))
+            for key in keys:
+                before, after = key.slice(0, len(key) - 1), key.slice(1)
+                less = pc.or_(less, pc.fill_null(pc.and_(equal, pc.less(after, before)), False))
+                equal = pc.fill_null(pc.and_(equal, pc.equal(after, before)), False)
+            count = pc.sum(less).as_py() or 0
+            if count:
+                i = pc.indices_nonzero(less)[0].as_py()
+                self._sort_violation(first_row + i + 1, tuple(k[i + 1].as_py() for k in keys), first_row + i,
+                                     tuple(k[i].as_py() for k in keys), count)
+        state.last = tuple(k[len(k) - 1].as_py() for k in keys)
+        state.last_row = first_row + table.num_rows - 1
+
+    def _sort_violation(self, row: int, value: tuple[Any, ...], before_row: int, before: tuple[Any, ...],
+                        count: int) -> None:
+        state = self.sort
+        assert state is not None
+        state.violations += count
+        if state.first_violation is None:
+            shown = lambda v: ", ".join(str(x) for x in v)  # noqa: E731
+            state.first_violation = (f"rows must be in ascending order of {', '.join(state.columns)}: row {row} "
+                                     f"({shown(value)}) comes after row {before_row} ({shown(before)})")
 
     def issue_summary(self) -> list[dict[str, object]]:
         total = max(self.rows_total, 1)
@@ -164,6 +256,12 @@ class Validator:
              "percent": round(100.0 * i.count / total, 3), "sample_rows": i.sample_rows}
             for i in ordered
         ]
+
+
+def _tuple_less(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    if any(x is None for x in a) or any(x is None for x in b):
+        return False
+    return a < b
 
 
 def _compare_type(values: pa.Array) -> pa.DataType:

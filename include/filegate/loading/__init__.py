@@ -1,0 +1,7 @@
+"""Destinations beyond Parquet: a Postgres table loaded Write-Audit-Publish style."""
+
+from __future__ import annotations
+
+from filegate.loading.postgres import LoadError, LoadReport, load_postgres, target_dsn
+
+__all__ = ["LoadError", "LoadReport", "load_postgres", "target_dsn"]

@@ -1,0 +1,119 @@
+"""What every reader shares: the error a person can act on, rows that could not be split, the reader protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import pyarrow as pa
+
+# pyarrow's CSV reader reads up to 32 blocks ahead of its consumer: small blocks keep that readahead (and so
+# the peak memory) near 32 MB whatever the file's size; larger blocks bought no speed in bench_engine.
+DEFAULT_BLOCK_SIZE = 1 << 20
+T = TypeVar("T")
+BATCH_ROWS = 65_536  # readers that build batches in Python (JSON, xlsx) flush at this many rows
+
+
+class ParseError(ValueError):
+    """The file as a whole cannot be read; the message says why in terms a person can act on."""
+
+
+@dataclass
+class BadRow:
+    """A record the reader could not turn into the header's fields. `line` is the physical line when known."""
+
+    line: int | None
+    reason: str
+    text: str
+
+
+class Reader(Protocol):
+    """Yields record batches whose columns are the header's names, every value as text (never null)."""
+
+    header: list[str]
+    bad_rows: list[BadRow]
+
+    def read_header(self) -> list[str]: ...
+
+    def batches(self) -> Iterator[pa.RecordBatch]: ...
+
+
+def check_header_names(header: list[str], max_columns: int) -> list[str]:
+    """Header names must be non-empty and unique, and not absurdly many (a binary or one-line file)."""
+    if len(header) > max_columns:
+        raise ParseError(f"the header has {len(header):,} columns, more than the limit of {max_columns:,} "
+                         "(format.max_columns): is this the right file, or is it one enormous line?")
+    if not header or all(not name for name in header):
+        raise ParseError("the first line is blank: a header row is expected")
+    duplicates = sorted(_duplicates(header))
+    if duplicates:
+        raise ParseError(f"duplicate column names in the header: {', '.join(duplicates[:20])}")
+    if "" in header:
+        raise ParseError(f"the header has an empty column name (position {header.index('') + 1})")
+    return header
+
+
+def _duplicates(names: list[str]) -> set[str]:
+    seen: set[str] = set()
+    dupes: set[str] = set()
+    for name in names:
+        (dupes if name in seen else seen).add(name)
+    return dupes
+
+
+def text_batch(header: list[str], columns: list[list[str]]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(values, pa.string()) for values in columns], names=header)
+
+
+_DONE = object()
+
+
+def prefetch(make: Callable[[], Iterator[T]], depth: int = 2) -> Iterator[T]:
+    """Runs `make()`'s iterator in a thread, at most `depth` items ahead of the consumer.
+
+    pyarrow's own threaded CSV reader parses ahead without bound when its consumer is slower (the whole file
+    ends up in memory); a single-threaded pyarrow reader behind this bounded queue keeps parsing in parallel
+    with validation while memory stays flat."""
+    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in make():
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(_Failure(exc))
+
+    worker = threading.Thread(target=produce, name="filegate-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with contextlib.suppress(queue.Empty):
+                items.get(timeout=0.1)
+        worker.join()
+
+
+@dataclass
+class _Failure:
+    error: BaseException

@@ -1,0 +1,225 @@
+"""Turns a delivered file into plain bytes the readers can stream: gzip and zip are unpacked with bounds (a zip
+bomb is refused, never inflated), and the first bytes tell the encoding and whether the file is text at all."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import logging
+import posixpath
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from filegate.contracts.model import Format
+from filegate.parsers.base import ParseError
+
+log = logging.getLogger(__name__)
+
+SNIFF_BYTES = 64 << 10
+CHUNK = 1 << 20
+RATIO_FLOOR_BYTES = 16 << 20  # below this much output, any ratio is harmless (a small file of blanks)
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+BINARY_MAGICS = {
+    b"%PDF": "a PDF document", b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
+    b"\x7fELF": "an executable (ELF)", b"MZ": "a Windows executable", b"7z\xbc\xaf": "a 7-Zip archive",
+    b"Rar!": "a RAR archive", b"PAR1": "a Parquet file", b"\xd0\xcf\x11\xe0": "a legacy Office file (.xls/.doc)",
+    b"BZh": "a bzip2 archive", b"\xfd7zXZ": "an xz archive", b"\x28\xb5\x2f\xfd": "a zstd archive",
+}
+BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+]
+IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A plain (uncompressed) file, the name to judge its type by, and how it was packed."""
+
+    path: Path
+    name: str
+    packed: str | None = None  # "gzip" | "zip" | None
+
+
+def _is_zip(head: bytes) -> bool:
+    return head.startswith(ZIP_MAGICS)
+
+
+def is_xlsx(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "xl/workbook.xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _copy_bounded(source: BinaryIO, target: Path, *, packed_size: int, fmt: Format, what: str) -> None:
+    """Inflates `source` into `target`, refusing output beyond the absolute limit or the compression ratio."""
+    limit_ratio = fmt.max_compression_ratio
+    written = 0
+    with target.open("wb") as out:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            written += len(chunk)
+            if written > fmt.max_uncompressed_bytes:
+                raise ParseError(f"{what} inflates beyond {fmt.max_uncompressed_bytes:,} bytes "
+                                 "(format.max_uncompressed_bytes): refused as a possible decompression bomb")
+            if written > RATIO_FLOOR_BYTES and written > limit_ratio * max(packed_size, 1):
+                raise ParseError(f"{what} inflates more than {limit_ratio:g}x ({packed_size:,} bytes → over "
+                                 f"{written:,}): refused as a possible decompression bomb "
+                                 "(format.max_compression_ratio)")
+            out.write(chunk)
+
+
+def _gunzip(path: Path, name: str, work_dir: Path, fmt: Format) -> Prepared:
+    target = work_dir / "decompressed"
+    inner = name[:-3] if name.lower().endswith(".gz") else name
+    try:
+        with gzip.open(path, "rb") as source:
+            _copy_bounded(source, target, packed_size=path.stat().st_size, fmt=fmt, what="the gzip file")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ParseError(f"the gzip file is corrupt or truncated: {exc}") from exc
+    return Prepared(target, inner, "gzip")
+
+
+def _unzip(path: Path, work_dir: Path, fmt: Format) -> Prepared:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ParseError(f"the zip archive cannot be opened: {exc}") from exc
+    with archive:
+        members = [m for m in archive.infolist()
+                   if not m.is_dir() and not any(part in m.filename for part in IGNORED_MEMBERS)]
+        if not members:
+            raise ParseError("the zip archive holds no file")
+        if len(members) > 1:
+            shown = ", ".join(m.filename for m in members[:5]) + (" …" if len(members) > 5 else "")
+            raise ParseError(f"the zip archive holds {len(members)} files ({shown}); exactly one is expected")
+        member = members[0]
+        if member.flag_bits & 0x1:
+            raise ParseError(f"{member.filename} in the zip archive is encrypted")
+        if member.file_size > fmt.max_uncompressed_bytes:
+            raise ParseError(f"{member.filename} in the zip archive declares {member.file_size:,} bytes, more than "
+                             f"{fmt.max_uncompressed_bytes:,} (format.max_uncompressed_bytes): refused as a possible "
+                             "decompression bomb")
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_FLOOR_BYTES // 16 and ratio > fmt.max_compression_ratio:
+            raise ParseError(f"{member.filename} in the zip archive inflates {ratio:,.0f}x ({member.compress_size:,}"
+                             f" → {member.file_size:,} bytes), more than {fmt.max_compression_ratio:g}x: refused as "
+                             "a possible decompression bomb (format.max_compression_ratio)")
+        target = work_dir / "decompressed"
+        try:
+            with archive.open(member) as source:
+                head = source.read(4)
+                if _is_zip(head) or head.startswith(GZIP_MAGIC):
+                    raise ParseError(f"{member.filename} in the zip archive is itself an archive: nested archives "
+                                     "are refused")
+            with archive.open(member) as source:
+                _copy_bounded(source, target, packed_size=member.compress_size, fmt=fmt,
+                              what=f"{member.filename} in the zip archive")
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+            raise ParseError(f"{member.filename} in the zip archive cannot be read: {exc}") from exc
+    return Prepared(target, posixpath.basename(member.filename), "zip")
+
+
+def prepare(path: Path, fmt: Format, work_dir: Path, name: str | None = None) -> Prepared:
+    """Unpacks gzip/zip (bounded) into `work_dir`; other files are used in place."""
+    name = name or path.name
+    if path.stat().st_size == 0:
+        raise ParseError("the file is empty (0 bytes)")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    wants = fmt.compression
+    if wants == "gzip" or (wants == "auto" and head.startswith(GZIP_MAGIC)):
+        prepared = _gunzip(path, name, work_dir, fmt)
+    elif (wants == "zip" or (wants == "auto" and _is_zip(head))) and fmt.type != "xlsx" and not (
+            fmt.type == "auto" and is_xlsx(path)):
+        prepared = _unzip(path, work_dir, fmt)
+    else:
+        return Prepared(path, name)
+    if prepared.path.stat().st_size == 0:
+        raise ParseError(f"the file inside the {prepared.packed} archive is empty (0 bytes)")
+    return prepared
+
+
+def head_bytes(path: Path, size: int = SNIFF_BYTES) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(size)
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(sample: bytes, declared: str = "auto") -> str:
+    """The codec to read the file with. A BOM always wins; `declared` is trusted otherwise."""
+    for bom, codec in BOMS:
+        if sample.startswith(bom):
+            return codec
+    if declared != "auto":
+        return declared
+    wide = _utf16_without_bom(sample)
+    if wide:
+        return wide
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined; Latin-1 maps every byte
+        return "latin-1"
+
+
+def is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def refuse_binary(sample: bytes, encoding: str) -> None:
+    """Raises when the first bytes are plainly not delimited/JSON text (an image, an executable, noise)."""
+    for magic, what in BINARY_MAGICS.items():
+        if sample.startswith(magic) and not (magic == b"MZ" and sample[:64].isascii()):
+            raise ParseError(f"the file is {what}, not a text file")
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        return
+    if not sample:
+        return
+    nul = sample.count(0)
+    controls = sum(sample.count(b) for b in range(32) if b not in (9, 10, 12, 13))
+    if nul > 0.01 * len(sample) or controls > 0.05 * len(sample):
+        raise ParseError(f"the file looks binary, not text: {controls:,} control bytes ({nul:,} NUL) in its first "
+                         f"{len(sample):,} bytes")
+
+
+def first_invalid_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(line, byte offset, byte value) of the first byte that is not UTF-8; only called once a read failed."""
+    leftover, base, lines = b"", 0, 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            buf = leftover + chunk
+            try:
+                buf.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.reason != "unexpected end of data" or exc.end != len(buf):
+                    return lines + buf.count(b"\n", 0, exc.start), base + exc.start, buf[exc.start]
+                lines += buf.count(b"\n", 0, exc.start)  # a character cut by the chunk boundary: read on
+                leftover, base = buf[exc.start:], base + exc.start
+                continue
+            lines += buf.count(b"\n")
+            leftover, base = b"", base + len(buf)
+    return (lines, base, leftover[0]) if leftover else None

@@ -1,0 +1,131 @@
+"""Excel .xlsx read with openpyxl in read-only (streaming) mode: one worksheet, the first row as header, every
+cell turned into text. Formula cells are never evaluated: their formula text is the value (and stays inert in
+textual outputs, see filegate.pipeline.engine.inert)."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from filegate.contracts.model import Format
+from filegate.parsers.base import BATCH_ROWS, BadRow, ParseError, check_header_names, text_batch
+
+MAX_XML_RATIO = 200.0
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _check_archive(path: Path, fmt: Format) -> None:
+    """An .xlsx is a zip of XML parts: refuse bombs before openpyxl inflates anything."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            names = {m.filename for m in members}
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ParseError(f"the file is not an .xlsx workbook (not a zip archive): {exc}") from exc
+    if "xl/workbook.xml" not in names:
+        raise ParseError("the zip archive is not an .xlsx workbook (no xl/workbook.xml)")
+    total = sum(m.file_size for m in members)
+    if total > fmt.max_uncompressed_bytes:
+        raise ParseError(f"the workbook inflates to {total:,} bytes, more than {fmt.max_uncompressed_bytes:,}: "
+                         "refused as a possible decompression bomb")
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 1 << 20 and ratio > max(fmt.max_compression_ratio, MAX_XML_RATIO):
+            raise ParseError(f"{member.filename} in the workbook inflates {ratio:,.0f}x: refused as a possible "
+                             "decompression bomb")
+
+
+@dataclass
+class XlsxReader:
+    path: Path
+    fmt: Format
+    names: list[str] | None = None
+    bad_rows: list[BadRow] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+
+    def _rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        from openpyxl import load_workbook
+
+        _check_archive(self.path, self.fmt)
+        # A file object, not the path: openpyxl judges a path by its extension, and raw copies have none.
+        handle = self.path.open("rb")
+        try:
+            workbook = load_workbook(handle, read_only=True, data_only=False)
+        except Exception as exc:  # openpyxl raises many types for a broken workbook; all mean "unreadable"
+            handle.close()
+            raise ParseError(f"the workbook cannot be opened: {type(exc).__name__}: {exc}") from exc
+        try:
+            if self.fmt.sheet:
+                if self.fmt.sheet not in workbook.sheetnames:
+                    raise ParseError(f"the workbook has no sheet {self.fmt.sheet!r}; it has: "
+                                     + ", ".join(workbook.sheetnames))
+                sheet = workbook[self.fmt.sheet]
+            else:
+                sheet = workbook.worksheets[0]
+            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if number > self.fmt.skip_lines:
+                    yield number, row
+        except ParseError:
+            raise
+        except Exception as exc:
+            raise ParseError(f"the workbook cannot be read: {type(exc).__name__}: {exc}") from exc
+        finally:
+            workbook.close()
+            handle.close()
+
+    def read_header(self) -> list[str]:
+        for _, row in self._rows():
+            cells = [cell_text(v).strip() for v in row]
+            while cells and not cells[-1]:
+                cells.pop()
+            if not self.fmt.header:
+                self.header = list(self.names) if self.names else [f"column_{i + 1}" for i in range(len(cells))]
+            else:
+                self.header = check_header_names(cells, self.fmt.max_columns)
+            return self.header
+        raise ParseError("the worksheet is empty")
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        header = self.header or self.read_header()
+        width = len(header)
+        columns: list[list[str]] = [[] for _ in header]
+        count = 0
+        rows = self._rows()
+        if self.fmt.header:
+            next(rows, None)
+        for number, row in rows:
+            cells = [cell_text(v) for v in row]
+            if not any(cells):
+                continue
+            if len(cells) > width and any(cells[width:]):
+                self.bad_rows.append(BadRow(number, f"expected {width} fields, found {len(cells)}",
+                                            ",".join(cells)[:500]))
+                continue
+            cells += [""] * (width - len(cells))
+            for values, cell in zip(columns, cells, strict=False):
+                values.append(cell)
+            count += 1
+            if count == BATCH_ROWS:
+                yield text_batch(header, columns)
+                columns, count = [[] for _ in header], 0
+        if count:
+            yield text_batch(header, columns)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import requests
+
+from filegate.delivery.client import (
+    ApiTarget,
+    DeliveryResult,
+    backoff_s,
+    encode_body,
+    idempotency_key,
+    redact,
+    retry_after_s,
+    retryable_status,
+)
+from filegate.delivery.ratelimit import TokenBucket
+
+
+def response_with(headers: dict[str, str]) -> requests.Response:
+    response = requests.Response()
+    response.headers.update(headers)
+    return response
+
+
+def test_retry_after_as_seconds_or_http_date() -> None:
+    assert retry_after_s(response_with({"Retry-After": "3"})) == 3.0
+    assert retry_after_s(response_with({"Retry-After": "0.5"})) == 0.5
+    now = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_s(response_with({"Retry-After": "Fri, 20 Nov 2026 12:00:07 GMT"}), now) == 7.0
+    assert retry_after_s(response_with({"Retry-After": "soon"})) is None
+    assert retry_after_s(response_with({})) is None
+
+
+def test_which_statuses_are_retried() -> None:
+    assert all(retryable_status(s) for s in (500, 502, 503, 504, 408, 429, 409))
+    assert not any(retryable_status(s) for s in (400, 401, 403, 404, 422))
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
+    target = ApiTarget(base_url="http://x", endpoint="/y", backoff_s=1.0, max_backoff_s=8.0)
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
+        samples = [backoff_s(target, attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= s <= ceiling for s in samples)
+        assert max(samples) - min(samples) > ceiling / 10  # jittered, not fixed
+
+
+def test_idempotency_key_depends_on_content_batch_size_and_number() -> None:
+    sha = "a" * 64
+    assert idempotency_key(sha, 3, 50) == "fg-" + "a" * 32 + "-b50-000003"
+    assert len({idempotency_key(sha, 1, 50), idempotency_key(sha, 2, 50), idempotency_key(sha, 1, 10),
+                idempotency_key("b" * 64, 1, 50)}) == 4
+
+
+def test_credentials_never_in_repr_and_scrubbed_from_texts() -> None:
+    target = ApiTarget(base_url="http://x", endpoint="/y", headers={"Authorization": "Bearer s3cr3t-token"},
+                       auth=("user", "pa55word"))
+    assert "s3cr3t" not in repr(target) and "pa55word" not in repr(target)
+    echoed = "got Authorization: Bearer s3cr3t-token and s3cr3t-token and pa55word"
+    assert redact(echoed, target.secrets()) == "got Authorization: *** and *** and ***"
+
+
+def test_envelope_wraps_records() -> None:
+    assert encode_body([{"a": 1}], None) == b'[{"a":1}]'
+    assert encode_body([{"a": 1}], "records") == b'{"records":[{"a":1}]}'
+
+
+def test_result_names_failed_batches_and_whether_a_retry_helps() -> None:
+    result = DeliveryResult(batches=4, posted=2, skipped=0, records_posted=20,
+                            failed={3: "HTTP 400: bad", 4: "HTTP 503: busy"}, refused={3})
+    assert "2 failed: #3 (HTTP 400: bad), #4 (HTTP 503: busy)" in result.describe()
+    assert not result.ok and result.worth_retrying
+    refused_only = DeliveryResult(batches=1, failed={1: "HTTP 422"}, refused={1})
+    assert not refused_only.worth_retrying
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_token_bucket_spaces_requests_after_the_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(10, burst=2, clock=clock, sleep=clock.sleep)
+    waits = [bucket.acquire() for _ in range(6)]
+    assert waits[:2] == [0.0, 0.0]
+    assert all(abs(w - 0.1) < 1e-9 for w in waits[2:])
+    assert abs(clock.now - 0.4) < 1e-9  # 6 requests at 10/s with a burst of 2

@@ -1,0 +1,83 @@
+"""Profiles and the vectorised sketches behind them: exact where promised, close where approximate."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from filegate.profiling.profile import TableProfile
+from filegate.profiling.sketch import DistinctSketch, DuplicateCounter, KeySet, hash_values
+
+
+def test_numeric_date_and_text_statistics(tmp_path) -> None:
+    numbers = [1.5, 2.5, None, 10.0, 3.0]
+    profile = TableProfile(work_dir=tmp_path)
+    table = pa.table({"x": numbers, "d": [date(2026, 1, i) for i in range(1, 6)], "s": ["a", "b", "a", None, "=1+1"]})
+    profile.update(table.slice(0, 2))
+    profile.update(table.slice(2))
+    profile.finish()
+    stats = profile.as_dict()
+    present = [n for n in numbers if n is not None]
+    assert (stats["x"]["count"], stats["x"]["nulls"], stats["x"]["null_percent"]) == (5, 1, 20.0)
+    assert stats["x"]["mean"] == pytest.approx(statistics.fmean(present))
+    assert stats["x"]["stddev"] == pytest.approx(statistics.pstdev(present))
+    assert (stats["x"]["min"], stats["x"]["max"], stats["x"]["distinct"]) == (1.5, 10.0, 4)
+    assert (stats["d"]["min"], stats["d"]["max"]) == ("2026-01-01", "2026-01-05")
+    assert stats["s"]["top_values"][0] == {"value": "a", "count": 2}
+    assert {"value": "'=1+1", "count": 1} in stats["s"]["top_values"]  # inert in the summary JSON
+
+
+def test_duplicate_rows_with_sample_row_numbers(tmp_path) -> None:
+    profile = TableProfile(work_dir=tmp_path)
+    profile.update(pa.table({"a": [1, 2, 1], "b": ["x", "y", "x"]}))
+    profile.update(pa.table({"a": [2, 3], "b": ["y", "y"]}))
+    profile.finish()
+    assert (profile.duplicate_rows, profile.duplicate_samples) == (2, [3, 4])
+
+
+def test_distinct_sketch_exact_below_k_and_close_above() -> None:
+    small = DistinctSketch()
+    small.update(hash_values(pa.array([f"v{i % 1000}" for i in range(50_000)]))[0])
+    assert (small.exact, small.estimate()) == (True, 1000)
+    large = DistinctSketch()
+    for start in range(0, 1_000_000, 100_000):
+        large.update(hash_values(pa.array(np.arange(start, start + 100_000)))[0])
+    assert not large.exact
+    assert abs(large.estimate() - 1_000_000) / 1_000_000 < 0.05
+
+
+def test_string_hash_ignores_offsets_and_separates_values() -> None:
+    values = pa.array(["", "a", "ab", "ba", "a" * 3000, "é", None])
+    hashes, valid = hash_values(values)
+    assert len(set(hashes[valid].tolist())) == 6
+    assert hash_values(pa.array(["zz", "ab"]).slice(1))[0][0] == hashes[2]
+    many = pa.array([f"key-{i}" for i in range(200_000)])
+    assert len(np.unique(hash_values(many)[0])) == 200_000
+
+
+def test_key_set_marks_repeats_within_and_across_batches() -> None:
+    keys = KeySet()
+    first = keys.seen_before(np.array([5, 3, 5, 9], dtype=np.uint64))
+    second = keys.seen_before(np.array([9, 1, 1, 3], dtype=np.uint64))
+    assert first.tolist() == [False, False, True, False]
+    assert second.tolist() == [True, False, True, True]
+
+
+def test_duplicate_counter_spills_and_counts(tmp_path) -> None:
+    counter = DuplicateCounter(tmp_path)
+    hashes = hash_values(pa.array(np.arange(100_000) % 70_000))[0]
+    counter.add(hashes, np.arange(1, 100_001))
+    assert counter.finish() == (30_000, [70_001, 70_002, 70_003, 70_004, 70_005])
+
+
+def test_mean_is_stable_for_large_offsets(tmp_path) -> None:
+    profile = TableProfile(work_dir=tmp_path)
+    for _ in range(3):
+        profile.update(pa.table({"x": [1e9 + 1, 1e9 + 2, 1e9 + 3]}))
+    profile.finish()
+    assert profile.as_dict()["x"]["stddev"] == pytest.approx(math.sqrt(2 / 3))
