@@ -1,8 +1,10 @@
-"""Posting records to external HTTP APIs: batched, idempotent, retried, every attempt recorded."""
+"""Posting records to external HTTP APIs: batched, idempotent, retried, rate-limited, every attempt recorded."""
 
 from __future__ import annotations
 
-from filegate.delivery.client import ApiTarget, DeliveryError, DeliveryResult, deliver_records
-from filegate.delivery.payload import iter_payload_batches
+from filegate.delivery.client import ApiTarget, DeliveryError, DeliveryResult, deliver_records, idempotency_key
+from filegate.delivery.payload import PayloadError, iter_payload_batches
+from filegate.delivery.template import PayloadTemplate, TemplateError
 
-__all__ = ["ApiTarget", "DeliveryError", "DeliveryResult", "deliver_records", "iter_payload_batches"]
+__all__ = ["ApiTarget", "DeliveryError", "DeliveryResult", "PayloadError", "PayloadTemplate", "TemplateError",
+           "deliver_records", "idempotency_key", "iter_payload_batches"]

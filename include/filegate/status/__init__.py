@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from filegate.status.lifecycle import TERMINAL, Status, TransitionError
+from filegate.status.lifecycle import REPROCESSABLE, TERMINAL, Status, TransitionError
 from filegate.status.store import Actor, Registration, StatusStore
 
-__all__ = ["TERMINAL", "Actor", "Registration", "Status", "StatusStore", "TransitionError"]
+__all__ = ["REPROCESSABLE", "TERMINAL", "Actor", "Registration", "Status", "StatusStore", "TransitionError"]

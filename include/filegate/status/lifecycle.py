@@ -31,6 +31,13 @@ ALLOWED: dict[Status, frozenset[Status]] = {
 }
 
 
+# Only a finished file may be re-run from its raw copy; a duplicate is never loaded twice, and files not yet
+# finished are still owned by (or waiting for) a process_<feed> run.
+REPROCESSABLE = frozenset({Status.PROCESSED, Status.FAILED, Status.QUARANTINED})
+# A person reading the status must learn why, and what to do: these statuses never go without a reason.
+NEEDS_REASON = frozenset({Status.FAILED, Status.QUARANTINED, Status.DUPLICATE})
+
+
 class TransitionError(RuntimeError):
     """A status change the lifecycle does not allow."""
 
@@ -39,7 +46,10 @@ def sources_of(target: Status) -> list[str]:
     return sorted(str(s) for s, targets in ALLOWED.items() if target in targets)
 
 
-def check(current: Status, target: Status) -> None:
+def check(current: Status, target: Status, *, reason: str | None = None) -> None:
+    """Raises TransitionError unless `current` → `target` is allowed and, where needed, carries a reason."""
     if target not in ALLOWED[current]:
         allowed = ", ".join(sorted(ALLOWED[current])) or "nothing (terminal)"
         raise TransitionError(f"a {current} file cannot become {target}; from {current} it may become: {allowed}")
+    if target in NEEDS_REASON and not (reason or "").strip():
+        raise TransitionError(f"a file cannot become {target} without a reason a person can act on")

@@ -7,6 +7,9 @@ so two runs never hold the same file.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,9 +59,26 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+_INHERITED: list[Any] = []
+
+
+def _close_all(connections: list[psycopg.Connection[Any]]) -> None:
+    for conn in connections:
+        conn.close()
+
+
 class StatusStore:
+    """Connections are kept and reused (a few idle ones, shared by threads): an `api_call` row per attempt must
+    not cost a new connection, which was most of a one-record request's time. A forked child opens its own."""
+
+    MAX_IDLE = 8
+
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        self._idle: list[psycopg.Connection[dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        weakref.finalize(self, _close_all, self._idle)
 
     @classmethod
     def connect(cls, dsn: str, *, migrate: bool = True) -> StatusStore:
@@ -67,10 +87,45 @@ class StatusStore:
             store.migrate()
         return store
 
+    def _acquire(self) -> psycopg.Connection[dict[str, Any]]:
+        with self._lock:
+            if self._pid != os.getpid():
+                # Forked: the parent's connections are not ours to use or close (closing would end the parent's
+                # sessions). Kept referenced so they are never finalized here; forked children leave by _exit.
+                _INHERITED.extend(self._idle)
+                self._idle.clear()
+                self._pid = os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed or conn.broken:
+            # autocommit: each _tx is one explicit transaction block, and nothing stays open between them.
+            conn = psycopg.connect(self.dsn, row_factory=dict_row, autocommit=True)
+        return conn
+
+    def _release(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        if conn.closed or conn.broken:
+            return
+        with self._lock:
+            if self._pid == os.getpid() and len(self._idle) < self.MAX_IDLE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        with psycopg.connect(self.dsn, row_factory=dict_row) as conn, conn.transaction(), conn.cursor() as cur:
-            yield cur
+        conn = self._acquire()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.OperationalError:
+            conn.close()  # possibly broken: the next call connects afresh
+            raise
+        finally:
+            self._release(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle[:] = list(self._idle), []
+        _close_all(idle)
 
     def migrate(self) -> list[str]:
         applied: list[str] = []
@@ -129,6 +184,7 @@ class StatusStore:
             if original:
                 reason = (f"same content (sha256 {sha256[:12]}…) as file #{original['id']} "
                           f"{original['name']!r}, already registered for feed {feed}")
+                check(Status.PENDING, Status.DUPLICATE, reason=reason)
                 cur.execute(
                     "UPDATE file SET status = 'duplicate', sha256 = %s, duplicate_of = %s, error = %s,"
                     " finished_at = now(), updated_at = now() WHERE id = %s",
@@ -136,10 +192,84 @@ class StatusStore:
                 )
                 self._event(cur, file_id, Status.PENDING, Status.DUPLICATE, actor, reason)
                 return Registration(file_id, Status.DUPLICATE, created=True, duplicate_of=original["id"])
+            check(Status.PENDING, Status.DOWNLOADED)
             cur.execute("UPDATE file SET status = 'downloaded', sha256 = %s, updated_at = now() WHERE id = %s",
                         (sha256, file_id))
             self._event(cur, file_id, Status.PENDING, Status.DOWNLOADED, actor, f"{size_bytes} bytes")
             return Registration(file_id, Status.DOWNLOADED, created=True)
+
+    # -- ingestion pickups (FTP): a file that never reached raw/ still gets a row, a reason and a history --------
+
+    def record_pickup_failure(self, *, feed: str, source: str, source_path: str, raw_key: str, name: str,
+                              size_bytes: int | None, error: str, actor: Actor,
+                              arrived_on: date | None = None) -> int:
+        """Records that a listed file could not be copied to raw/: status `failed`, no sha256 (no raw copy).
+        A later failure of the same source file updates that row and adds to its history."""
+        check(Status.PENDING, Status.FAILED, reason=error)
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{feed}:pickup:{source_path}",))
+            cur.execute(
+                "SELECT id FROM file WHERE feed = %s AND source_path = %s AND status = 'failed' AND sha256 IS NULL"
+                " ORDER BY id DESC LIMIT 1 FOR UPDATE", (feed, source_path))
+            row = cur.fetchone()
+            if row:
+                cur.execute("UPDATE file SET error = %s, attempts = attempts + 1, updated_at = now(),"
+                            " finished_at = now() WHERE id = %s", (error, row["id"]))
+                self._event(cur, row["id"], Status.FAILED, Status.FAILED, actor, f"pickup failed again: {error}")
+                return int(row["id"])
+            cur.execute(
+                "INSERT INTO file (feed, source, source_path, name, raw_key, size_bytes, status, error, attempts,"
+                " arrived_on, finished_at, last_dag_id, last_run_id, last_task_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, 'failed', %s, 1, %s, now(), %s, %s, %s) RETURNING id",
+                (feed, source, source_path, name, raw_key, size_bytes, error, arrived_on, actor.dag_id,
+                 actor.run_id, actor.task_id),
+            )
+            file_id = int(cur.fetchone()["id"])  # type: ignore[index]
+            self._event(cur, file_id, None, Status.PENDING, actor, f"listed as {source_path}")
+            self._event(cur, file_id, Status.PENDING, Status.FAILED, actor, error)
+            return file_id
+
+    def revive_pickup(self, file_id: int, *, raw_key: str, sha256: str, size_bytes: int, actor: Actor,
+                      params: dict[str, Any] | None = None) -> Registration:
+        """A failed pickup whose file arrived complete on a later attempt: the same row goes on to `queued`
+        (failed → queued is the lifecycle's re-run). Same content as another file leaves it `failed` with that
+        reason, since a failed file may not become a duplicate and must never be loaded twice."""
+        with self._tx() as cur:
+            cur.execute("SELECT id, feed, status, sha256 FROM file WHERE id = %s FOR UPDATE", (file_id,))
+            row = cur.fetchone()
+            if row is None or row["status"] != Status.FAILED or row["sha256"] is not None:
+                raise LookupError(f"file #{file_id} is not a failed pickup")
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{row['feed']}:{sha256}",))
+            cur.execute("SELECT id, name FROM file WHERE feed = %s AND sha256 = %s AND status <> 'duplicate'",
+                        (row["feed"], sha256))
+            original = cur.fetchone()
+            if original:
+                reason = (f"picked up on a later attempt as {raw_key}, but with the same content (sha256 "
+                          f"{sha256[:12]}…) as file #{original['id']} {original['name']!r}: not loaded again")
+                cur.execute("UPDATE file SET raw_key = %s, size_bytes = %s, duplicate_of = %s, error = %s,"
+                            " params = params || %s, updated_at = now() WHERE id = %s",
+                            (raw_key, size_bytes, original["id"], reason, Jsonb(params or {}), file_id))
+                self._event(cur, file_id, Status.FAILED, Status.FAILED, actor, reason)
+                return Registration(file_id, Status.FAILED, created=False, duplicate_of=original["id"])
+            check(Status.FAILED, Status.QUEUED)
+            cur.execute("UPDATE file SET raw_key = %s, sha256 = %s, size_bytes = %s, status = 'queued', error = NULL,"
+                        " params = params || %s, finished_at = NULL, updated_at = now(), last_dag_id = %s,"
+                        " last_run_id = %s, last_task_id = %s WHERE id = %s",
+                        (raw_key, sha256, size_bytes, Jsonb(params or {}), actor.dag_id, actor.run_id, actor.task_id,
+                         file_id))
+            self._event(cur, file_id, Status.FAILED, Status.QUEUED, actor,
+                        f"picked up on a later attempt: {size_bytes} bytes as {raw_key}")
+            return Registration(file_id, Status.QUEUED, created=False)
+
+    def find_by_source(self, feed: str, source_paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Rows per source path (newest first): tells a pickup what it already copied or failed to copy."""
+        with self._tx() as cur:
+            cur.execute("SELECT * FROM file WHERE feed = %s AND source_path = ANY(%s) ORDER BY id DESC",
+                        (feed, list(source_paths)))
+            found: dict[str, list[dict[str, Any]]] = {}
+            for row in cur.fetchall():
+                found.setdefault(row["source_path"], []).append(row)
+            return found
 
     def transition(self, file_id: int, target: Status, actor: Actor, *, message: str | None = None,
                    error: str | None = None, outputs: dict[str, Any] | None = None) -> Status:
@@ -150,7 +280,7 @@ class StatusStore:
             if row is None:
                 raise LookupError(f"no file with id {file_id}")
             current = Status(row["status"])
-            check(current, target)
+            check(current, target, reason=error)
             cur.execute(
                 "UPDATE file SET status = %s, error = %s, updated_at = now(),"
                 " outputs = CASE WHEN %s::jsonb IS NULL THEN outputs ELSE outputs || %s::jsonb END,"
@@ -191,6 +321,9 @@ class StatusStore:
             rows = cur.fetchall()
             if not rows:
                 return []
+            for r in rows:
+                if r["status"] == Status.QUEUED:  # a retry re-taking its own `processing` file changes nothing
+                    check(Status.QUEUED, Status.PROCESSING)
             ids = [r["id"] for r in rows]
             cur.execute(
                 "UPDATE file SET status = 'processing', claimed_at = now(), attempts = attempts + 1,"
@@ -229,6 +362,10 @@ class StatusStore:
                         attempt: int, status_code: int | None, latency_ms: float, acknowledged: bool,
                         response_excerpt: str | None = None, error: str | None = None) -> None:
         with self._tx() as cur:
+            # One row per HTTP attempt: not waiting for the WAL flush keeps this off the request's critical path.
+            # A row lost in a database crash is harmless: the batch is posted again with the same idempotency key
+            # and the API answers from its idempotency store.
+            cur.execute("SET LOCAL synchronous_commit = off")
             cur.execute(
                 "INSERT INTO api_call (file_id, batch_no, idempotency_key, url, records, attempt, status_code,"
                 " latency_ms, response_excerpt, error, acknowledged) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -243,6 +380,30 @@ class StatusStore:
             cur.execute("SELECT DISTINCT idempotency_key FROM api_call WHERE file_id = %s AND acknowledged",
                         (file_id,))
             return {r["idempotency_key"] for r in cur.fetchall()}
+
+    def select_files(self, *, file_ids: Sequence[int] | None = None, feed: str | None = None,
+                     arrived_from: date | None = None, arrived_to: date | None = None,
+                     statuses: Sequence[str] | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Files matching every given filter (arrival dates inclusive; a file without one counts by created_at)."""
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT * FROM file WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))"
+                " AND (%(feed)s::text IS NULL OR feed = %(feed)s)"
+                " AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))"
+                " AND (%(since)s::date IS NULL OR coalesce(arrived_on, created_at::date) >= %(since)s)"
+                " AND (%(until)s::date IS NULL OR coalesce(arrived_on, created_at::date) <= %(until)s)"
+                " ORDER BY id LIMIT %(limit)s",
+                {"ids": list(file_ids) if file_ids is not None else None, "feed": feed,
+                 "statuses": list(statuses) if statuses is not None else None, "since": arrived_from,
+                 "until": arrived_to, "limit": limit},
+            )
+            return cur.fetchall()
+
+    def files_of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """Files whose latest change came from this DAG run (for a run's summary)."""
+        with self._tx() as cur:
+            cur.execute("SELECT * FROM file WHERE last_run_id = %s ORDER BY id", (run_id,))
+            return cur.fetchall()
 
     def get_file(self, file_id: int) -> dict[str, Any] | None:
         with self._tx() as cur:
