@@ -1,34 +1,42 @@
-"""Lambda handler: process one raw file from S3 with the feed's contract; outputs go to S3, the outcome is
-returned. Event: {"bucket", "raw_key", "feed", "name", "arrived": "YYYY-MM-DD"} — S3 references, never bodies."""
+"""Lambda handler filegate-process-file: one raw file S3 → engine → processed/ + quarantine/, in one invocation.
+
+Event: lambdas/events/process_file.schema.json (S3 references and the feed contract, never file bodies).
+The same process_raw_file the Airflow workers run, so outputs are byte-for-byte the worker's."""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Any
 
-from filegate.contracts import get_contract
+from filegate.lambdas.runtime import (
+    arrival,
+    checked_event,
+    configure_logging,
+    contract_from_event,
+    ensure_space,
+    object_size,
+    response,
+    tmp_root,
+)
 from filegate.pipeline.publish import process_raw_file
 from filegate.storage.s3 import s3_client
 
 log = logging.getLogger(__name__)
-REQUIRED = ("bucket", "raw_key", "feed", "name", "arrived")
-
-
-class BadEvent(ValueError):
-    pass
+configure_logging()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    missing = [key for key in REQUIRED if not event.get(key)]
-    if missing:
-        raise BadEvent(f"event lacks {', '.join(missing)}; expected keys: {', '.join(REQUIRED)}")
-    contract = get_contract(event["feed"])
-    outcome = process_raw_file(s3_client(), event["bucket"], contract, raw_key=event["raw_key"],
-                               name=event["name"], arrived=date.fromisoformat(event["arrived"]))
+    event = checked_event("process_file", event)
+    contract = contract_from_event(event)
+    s3 = s3_client()
+    size = object_size(s3, event["bucket"], event["raw_key"])
+    ensure_space(size, what=f"converting {event['raw_key']}")
+    log.info("processing s3://%s/%s (%d bytes) for feed %s", event["bucket"], event["raw_key"], size,
+             contract.name)
+    outcome = process_raw_file(s3, event["bucket"], contract, raw_key=event["raw_key"], name=event["name"],
+                               arrived=arrival(event), work_root=tmp_root())
     engine = outcome.engine
     log.info("%s: %s (%s rows, %s rejected)", event["raw_key"], outcome.status, engine.rows_total,
              engine.rows_rejected)
-    return {"status": outcome.status, "reason": outcome.reason, "outputs": outcome.outputs,
-            "rows": {"total": engine.rows_total, "valid": engine.rows_valid, "rejected": engine.rows_rejected},
-            "issues": engine.issues, "columns": engine.column_stats, "schema": engine.schema}
+    return response(outcome.status, outcome.reason, outcome.outputs,
+                    rows={"total": engine.rows_total, "valid": engine.rows_valid, "rejected": engine.rows_rejected})

@@ -1,0 +1,74 @@
+"""Lambda handler filegate-merge-parts: the parts of one file become the outputs one run would have made.
+
+Event: lambdas/events/merge_parts.schema.json. Profiles merge (TableProfile.merge), issues and counts add,
+row numbers are renumbered to the whole file, Parquet is concatenated per partition in part order; then the
+same publish() as every other path writes processed/ and quarantine/ (Write-Audit-Publish) and the staging
+prefix is deleted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from filegate.contracts.model import Contract
+from filegate.lambdas.convert_part import part_prefix
+from filegate.lambdas.runtime import (
+    arrival,
+    checked_event,
+    configure_logging,
+    contract_from_event,
+    delete_prefix,
+    ensure_space,
+    response,
+    tmp_root,
+)
+from filegate.pipeline.parts import MergeInput, merge_parts
+from filegate.pipeline.publish import publish
+from filegate.storage.s3 import list_keys, s3_client
+
+log = logging.getLogger(__name__)
+configure_logging()
+
+
+def _read_json(s3: Any, bucket: str, key: str) -> Any:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _load_part(s3: Any, bucket: str, prefix: str, work: Path) -> MergeInput:
+    result = _read_json(s3, bucket, f"{prefix}result.json")
+    folder = work / f"part-{result['index']:05d}"
+    folder.mkdir()
+    parquet = {}
+    for n, (value, key) in enumerate(result["parquet"].items()):
+        parquet[value] = folder / f"{n:04d}.parquet"
+        s3.download_file(bucket, key, str(parquet[value]))
+    rejected = None
+    if result["rejected"]:
+        rejected = folder / "rejected.csv"
+        s3.download_file(bucket, result["rejected"], str(rejected))
+    return MergeInput(result, parquet, rejected, _read_json(s3, bucket, result["profile"]))
+
+
+def merge(s3: Any, event: dict[str, Any], contract: Contract) -> dict[str, Any]:
+    bucket, work_prefix = event["bucket"], event["work_prefix"]
+    staged = sum(o["Size"] for o in list_keys(s3, bucket, work_prefix))
+    ensure_space(staged, what=f"merging {event['parts']} parts of {event['raw_key']}", factor=2.2)
+    with tempfile.TemporaryDirectory(prefix="filegate-merge-", dir=tmp_root()) as tmp:
+        work = Path(tmp)
+        parts = [_load_part(s3, bucket, part_prefix(work_prefix, i), work) for i in range(event["parts"])]
+        result = merge_parts(contract, parts, work)
+        outputs = publish(s3, bucket, contract, result, name=event["name"], sha256=event["sha256"],
+                          raw_key=event["raw_key"], arrived=arrival(event))
+    deleted = delete_prefix(s3, bucket, work_prefix)
+    log.info("%s: merged %d parts → %s (%d rows, %d rejected); %d staging objects removed", event["raw_key"],
+             event["parts"], result.status, result.rows_total, result.rows_rejected, deleted)
+    return response(result.status, result.reason, outputs,
+                    rows={"total": result.rows_total, "valid": result.rows_valid, "rejected": result.rows_rejected})
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    event = checked_event("merge_parts", event)
+    return merge(s3_client(), event, contract_from_event(event))

@@ -1,0 +1,330 @@
+"""Heavy steps on AWS Lambda: which files go there, the events they are sent, and how results come back.
+
+No Airflow here: the DAG passes an `Invoker` built on LambdaHook (filegate.orchestration.lambda_invoker),
+tests and benchmarks one built on boto3 (`boto3_invoker`). Every payload is checked against its handler's
+schema (lambdas/events/) before it is sent; payloads carry S3 references and the contract, never file bodies.
+
+A file over the feed's `heavy.size_threshold_bytes`, or of a format in `heavy.always_formats` (PDFs always:
+the workers have no PDF engine), runs on Lambda:
+- PDFs: filegate-split-pdf with the page map given with the upload;
+- other files up to FILEGATE_HEAVY_PART_BYTES: filegate-process-file, one invocation, the worker's own code;
+- larger files: filegate-plan-parts → filegate-convert-part per byte range (in parallel) →
+  filegate-merge-parts, so that no invocation has to outlast Lambda's 15 minutes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import posixpath
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from filegate.contracts.model import Contract
+from filegate.lambdas.event_schemas import validate_event
+from filegate.lambdas.registry import (
+    CONVERT_PART,
+    MERGE_PARTS,
+    PLAN_PARTS,
+    PROCESS_FILE,
+    SPLIT_PDF,
+    event_name,
+    function_timeout,
+)
+from filegate.pipeline.engine import EngineResult
+from filegate.pipeline.parts import contract_blocks_split
+from filegate.pipeline.publish import FileOutcome, process_raw_file
+
+log = logging.getLogger(__name__)
+PART_BYTES_ENV = "FILEGATE_HEAVY_PART_BYTES"
+# At the engine's measured rate on these machines (see `make bench`), 1 GiB converts in a few minutes:
+# far inside 15 minutes even on a slower Lambda CPU share.
+DEFAULT_PART_BYTES = 1 << 30
+PARALLEL_ENV = "FILEGATE_HEAVY_PARALLEL"
+DEFAULT_PARALLEL = 8
+PARAMS_METADATA = "filegate-params"  # S3 user metadata x-amz-meta-filegate-params: JSON given with the upload
+MAX_PAYLOAD_BYTES = 256 * 1024  # far below Lambda's 6 MB: a payload this big would mean a body slipped in
+TAIL_IN_ERROR = 1500
+LAMBDA_ONLY_FORMATS = frozenset({"pdf"})  # the workers' engine cannot read these
+
+
+class LambdaInvocationError(RuntimeError):
+    """The function failed (handler exception, timeout, crash); carries its error and the tail of its log."""
+
+    def __init__(self, function: str, error_type: str, message: str, log_tail: str, request_id: str | None) -> None:
+        self.function, self.error_type, self.error_message = function, error_type, message
+        self.log_tail, self.request_id = log_tail, request_id
+        tail = log_tail.strip()[-TAIL_IN_ERROR:]
+        super().__init__(f"Lambda {function} failed ({error_type}): {message}"
+                         + (f" | request {request_id}" if request_id else "")
+                         + (f" | log tail: {tail}" if tail else ""))
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    function: str
+    payload: dict[str, Any]
+    request_id: str | None
+    log_tail: str
+    seconds: float
+
+
+Invoker = Callable[[str, dict[str, Any]], InvokeResult]
+
+
+@dataclass(frozen=True)
+class Route:
+    to_lambda: bool
+    function: str | None
+    reason: str
+
+
+def botocore_config(function: str) -> dict[str, Any]:
+    """Client settings for invoking `function`: the read timeout outlasts the function's own timeout (botocore's
+    60 s default would cut long runs), keepalive keeps idle NAT paths open, and client retries are off: a
+    retried read timeout would start the work twice. Airflow's task retries do the retrying."""
+    return {"read_timeout": function_timeout(function) + 60, "connect_timeout": 10, "tcp_keepalive": True,
+            "retries": {"max_attempts": 0, "mode": "standard"}}
+
+
+def parse_invoke_response(function: str, response: dict[str, Any], *, started: float) -> InvokeResult:
+    """Turns a Lambda Invoke response into a result, or raises with the function's error and log tail; the
+    tail is logged line by line so that it shows in the caller's (the Airflow task's) log."""
+    tail = ""
+    if response.get("LogResult"):
+        tail = base64.b64decode(response["LogResult"]).decode("utf-8", "replace")
+    request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
+    for line in tail.splitlines():
+        if line.strip():
+            log.info("[%s] %s", function, line)
+    raw = response["Payload"].read() if response.get("Payload") is not None else b""
+    try:
+        payload = json.loads(raw or b"null")
+    except json.JSONDecodeError:
+        payload = {"errorMessage": raw[:2000].decode("utf-8", "replace"), "errorType": "InvalidResponse"}
+    if response.get("FunctionError"):
+        body = payload if isinstance(payload, dict) else {}
+        raise LambdaInvocationError(function, str(body.get("errorType", response["FunctionError"])),
+                                    str(body.get("errorMessage", raw[:500])), tail, request_id)
+    if not isinstance(payload, dict):
+        raise LambdaInvocationError(function, "InvalidResponse", f"expected a JSON object, got {raw[:200]!r}",
+                                    tail, request_id)
+    return InvokeResult(function, payload, request_id, tail, time.monotonic() - started)
+
+
+def invoke_with_client(client: Any, function: str, payload: dict[str, Any]) -> InvokeResult:
+    started = time.monotonic()
+    response = client.invoke(FunctionName=function, InvocationType="RequestResponse", LogType="Tail",
+                             Payload=json.dumps(payload).encode())
+    return parse_invoke_response(function, response, started=started)
+
+
+def boto3_invoker(**client_kwargs: Any) -> Invoker:
+    """An invoker on plain boto3 (CLI, tests, benchmarks); AWS_ENDPOINT_URL_LAMBDA points it at the local stack."""
+    import boto3
+    from botocore.config import Config
+
+    clients: dict[str, Any] = {}
+
+    def invoke(function: str, payload: dict[str, Any]) -> InvokeResult:
+        if function not in clients:
+            clients[function] = boto3.client("lambda", config=Config(**botocore_config(function)), **client_kwargs)
+        return invoke_with_client(clients[function], function, payload)
+
+    return invoke
+
+
+# ---- routing -----------------------------------------------------------------------------------------------
+
+def file_format(contract: Contract, name: str) -> str:
+    declared = contract.format.type
+    if declared != "auto":
+        return declared
+    return posixpath.splitext(name)[1].lstrip(".").lower() or "auto"
+
+
+def route(contract: Contract, *, name: str, size_bytes: int | None) -> Route:
+    heavy = contract.heavy
+    fmt = file_format(contract, name)
+    if fmt in LAMBDA_ONLY_FORMATS:
+        return Route(True, SPLIT_PDF if heavy.function == PROCESS_FILE else heavy.function,
+                     f"{fmt} files are processed on Lambda only")
+    if fmt in heavy.always_formats:
+        return Route(True, heavy.function, f"format {fmt} always goes to Lambda")
+    threshold = heavy.size_threshold_bytes
+    if threshold is not None and size_bytes is not None and size_bytes > threshold:
+        return Route(True, heavy.function, f"{size_bytes} bytes is over the feed's threshold of {threshold}")
+    return Route(False, None, "processed in the worker")
+
+
+def part_bytes() -> int:
+    return int(os.environ.get(PART_BYTES_ENV) or DEFAULT_PART_BYTES)
+
+
+def build_payload(event: str, **fields: Any) -> dict[str, Any]:
+    """The event for a handler, checked against lambdas/events/<event>.schema.json before it goes anywhere."""
+    payload = {k: v for k, v in fields.items() if v is not None}
+    validate_event(event, payload)
+    size = len(json.dumps(payload))
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"the {event} event is {size} bytes; events carry S3 references, never file bodies")
+    return payload
+
+
+def file_params(s3: Any, bucket: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Parameters given with the upload: the status store's copy, else the raw object's S3 metadata."""
+    if row.get("params"):
+        params: dict[str, Any] = row["params"]
+        return params
+    head = s3.head_object(Bucket=bucket, Key=row["raw_key"])
+    text = (head.get("Metadata") or {}).get(PARAMS_METADATA)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"x-amz-meta-{PARAMS_METADATA} of {row['raw_key']} is not JSON: {exc}") from exc
+    return value if isinstance(value, dict) else {}
+
+
+# ---- results -----------------------------------------------------------------------------------------------
+
+def _read_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return document
+
+
+def outcome_from_summary(s3: Any, bucket: str, result: dict[str, Any]) -> FileOutcome:
+    """Rebuilds the worker's FileOutcome from a handler's answer and the summary JSON it published, so the
+    status store records exactly what the in-worker path would (quality_result, outputs, status)."""
+    outputs = dict(result["outputs"])
+    summary = _read_json(s3, bucket, outputs["summary"])
+    if "pages_total" in summary or "page_map" in summary:  # a PDF: pages stand for rows
+        parts = summary.get("parts") or {}
+        pages = summary.get("pages_total", 0)
+        engine = EngineResult(result["status"], result["reason"], rows_total=pages,
+                              rows_valid=pages if result["status"] == "processed" else 0,
+                              column_stats={"pages_total": pages,
+                                            "parts": {n: p["page_count"] for n, p in parts.items()}},
+                              schema={"format": "pdf"})
+    else:
+        rows = summary.get("rows") or {}
+        engine = EngineResult(result["status"], result["reason"], rows_total=rows.get("total", 0),
+                              rows_valid=rows.get("valid", 0), rows_rejected=rows.get("rejected", 0),
+                              issues=summary.get("issues") or [], column_stats=summary.get("columns") or {},
+                              schema=summary.get("schema") or {}, seconds=summary.get("seconds") or 0.0)
+    return FileOutcome(result["status"], result["reason"], engine, outputs)
+
+
+# ---- running ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HeavyFile:
+    file_id: int | None
+    raw_key: str
+    name: str
+    arrived: date
+    size_bytes: int | None
+    sha256: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], arrived: date) -> HeavyFile:
+        return cls(row.get("id"), row["raw_key"], row["name"], arrived, row.get("size_bytes"), row.get("sha256"))
+
+
+def _contract_json(contract: Contract) -> dict[str, Any]:
+    return contract.model_dump(mode="json", by_alias=True)
+
+
+def run_pdf(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: HeavyFile, function: str,
+            params: dict[str, Any]) -> tuple[FileOutcome, list[InvokeResult]]:
+    # Without a page map the handler quarantines the file with that reason: nothing is guessed.
+    payload = build_payload(
+        event_name(function), bucket=bucket, raw_key=file.raw_key, feed=contract.name, name=file.name,
+        arrived=file.arrived.isoformat(), contract=_contract_json(contract), file_id=file.file_id,
+        page_map=params.get("page_map"))
+    result = invoker(function, payload)
+    return outcome_from_summary(s3, bucket, result.payload), [result]
+
+
+def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: HeavyFile
+              ) -> tuple[FileOutcome, list[InvokeResult]]:
+    common = {"bucket": bucket, "raw_key": file.raw_key, "feed": contract.name, "contract": _contract_json(contract),
+              "file_id": file.file_id}
+    plan = invoker(PLAN_PARTS, build_payload(event_name(PLAN_PARTS), **common, part_bytes=part_bytes()))
+    ranges = plan.payload["parts"]
+    log.info("%s: %s", file.name, plan.payload["reason"])
+    if file.sha256 and plan.payload["sha256"] != file.sha256:
+        raise RuntimeError(f"raw object {file.raw_key} changed since it was registered "
+                           f"(sha256 {plan.payload['sha256'][:12]}… ≠ {file.sha256[:12]}…)")
+    if len(ranges) == 1:
+        single = invoker(PROCESS_FILE, build_payload(event_name(PROCESS_FILE), **common, name=file.name,
+                                                     arrived=file.arrived.isoformat()))
+        return outcome_from_summary(s3, bucket, single.payload), [plan, single]
+    work_prefix = f"staging/{contract.name}/{plan.payload['sha256'][:16]}/"
+    per_part = {**common, "name": file.name, "arrived": file.arrived.isoformat(), "work_prefix": work_prefix,
+                "header_end": plan.payload["header_end"]}
+    payloads = [build_payload(event_name(CONVERT_PART), **per_part, part=r) for r in ranges]
+    workers = max(1, min(int(os.environ.get(PARALLEL_ENV) or DEFAULT_PARALLEL), len(payloads)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda-part") as pool:
+        futures = [pool.submit(invoker, CONVERT_PART, p) for p in payloads]
+        errors = [f.exception() for f in futures]
+    failed = [e for e in errors if e is not None]
+    if failed:
+        raise failed[0]
+    parts = [f.result() for f in futures]
+    merged = invoker(MERGE_PARTS, build_payload(event_name(MERGE_PARTS), **per_part_without(per_part, "header_end"),
+                                                sha256=plan.payload["sha256"], parts=len(parts)))
+    return outcome_from_summary(s3, bucket, merged.payload), [plan, *parts, merged]
+
+
+def per_part_without(fields: dict[str, Any], *drop: str) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k not in drop}
+
+
+def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, row: dict[str, Any], *,
+                  arrived: date, chosen: Route) -> FileOutcome:
+    file = HeavyFile.from_row(row, arrived)
+    function = chosen.function or PROCESS_FILE
+    started = time.monotonic()
+    kind = event_name(function)
+    if kind == "split_pdf":
+        outcome, calls = run_pdf(invoker, s3, bucket, contract, file, function, file_params(s3, bucket, row))
+    elif kind == "process_file" and (file.size_bytes or 0) > part_bytes() and contract_blocks_split(contract) is None:
+        outcome, calls = run_split(invoker, s3, bucket, contract, file)
+    else:
+        if (file.size_bytes or 0) > part_bytes():
+            log.warning("%s: %s bytes in one invocation: %s", file.name, file.size_bytes,
+                        contract_blocks_split(contract))
+        payload = build_payload(kind, bucket=bucket, raw_key=file.raw_key, feed=contract.name, name=file.name,
+                                arrived=file.arrived.isoformat(), contract=_contract_json(contract),
+                                file_id=file.file_id)
+        result = invoker(function, payload)
+        outcome, calls = outcome_from_summary(s3, bucket, result.payload), [result]
+    outcome.outputs["lambda"] = {"route": chosen.reason, "invocations": len(calls),
+                                 "functions": sorted({c.function for c in calls}),
+                                 "request_ids": [c.request_id for c in calls][:20],
+                                 "seconds": round(time.monotonic() - started, 3)}
+    log.info("%s on Lambda (%s): %s in %d invocation(s), %.2f s", file.name, chosen.reason, outcome.status,
+             len(calls), time.monotonic() - started)
+    return outcome
+
+
+def process_routed(s3: Any, bucket: str, contract: Contract, row: dict[str, Any], *, arrived: date,
+                   invoker: Invoker | None) -> FileOutcome:
+    """One claimed file, in the worker or on Lambda as the contract's heavy settings say."""
+    chosen = route(contract, name=row["name"], size_bytes=row.get("size_bytes"))
+    if chosen.to_lambda and invoker is not None:
+        return run_on_lambda(invoker, s3, bucket, contract, row, arrived=arrived, chosen=chosen)
+    if chosen.to_lambda:
+        if file_format(contract, row["name"]) in LAMBDA_ONLY_FORMATS:
+            raise RuntimeError(f"{row['name']}: {chosen.reason}, but no Lambda invoker is configured here")
+        log.warning("%s: %s, but no Lambda invoker is configured: processing in the worker", row["name"],
+                    chosen.reason)
+    return process_raw_file(s3, bucket, contract, raw_key=row["raw_key"], name=row["name"], arrived=arrived)
