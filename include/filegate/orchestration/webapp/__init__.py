@@ -1,0 +1,1 @@
+"""The Filegate view inside the Airflow UI: a FastAPI app (page + REST API + upload) mounted by plugins/."""

@@ -1,0 +1,42 @@
+"""The Filegate FastAPI app, mounted by plugins/filegate_plugin.py under PREFIX on the Airflow api-server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from filegate.orchestration.webapp import api, links, page
+from filegate.orchestration.webapp.auth import CurrentUser
+
+PREFIX = links.PLUGIN_PREFIX
+DESCRIPTION = """
+Files, statuses, history, API calls, quality, feed summaries and aggregates, failures, daily reports, and
+uploads. Every endpoint needs an Airflow user: send `Authorization: Bearer <token>` (from `POST /auth/token`)
+or the `_token` cookie the Airflow UI sets. Anonymous: 401; a bad token: 403.
+
+Lists are newest first; pass a page's `next_cursor` as `cursor` to get the next one.
+"""
+
+
+def create_app() -> FastAPI:
+    # Airflow's api-server does not guard plugin apps: the docs get the same auth as every route.
+    app = FastAPI(title="Filegate", version="1", description=DESCRIPTION, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(api.router)
+    app.include_router(page.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(user: CurrentUser) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="Filegate API")
+
+    return app
+
+
+app: Any = create_app()

@@ -1,0 +1,110 @@
+"""Response models of the Filegate REST API: they are what its OpenAPI page documents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FileItem(BaseModel):
+    id: int
+    feed: str
+    source: str
+    name: str
+    raw_key: str
+    size_bytes: int | None
+    status: str
+    error: str | None = Field(description="why the file is failed, quarantined or duplicate")
+    attempts: int
+    arrived_on: date | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    last_dag_id: str | None
+    last_run_id: str | None
+    last_task_id: str | None
+    duplicate_of: int | None
+
+
+class FilePage(BaseModel):
+    items: list[FileItem]
+    total: int = Field(description="files matching the filters, over all pages (at most 10,000: see total_capped)")
+    total_capped: bool = Field(description="true when more than `total` files match")
+    limit: int
+    next_cursor: int | None = Field(description="pass as `cursor` for the next (older) page; null on the last")
+
+
+class Step(BaseModel):
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int | None
+    statuses: list[str] = Field(description="the statuses this task instance moved the file to")
+    log_url: str = Field(description="the task instance's log in the Airflow UI")
+    run_url: str
+
+
+class FileDetail(BaseModel):
+    file: dict[str, Any] = Field(description="every column of the file row, outputs (S3 keys) and params included")
+    history: list[dict[str, Any]]
+    api_calls: list[dict[str, Any]]
+    quality: dict[str, Any] | None
+    steps: list[Step]
+    outputs: list[dict[str, str]] = Field(description="each output with its S3 URI")
+
+
+class CountRow(BaseModel):
+    feed: str
+    status: str
+    files: int
+
+
+class Counts(BaseModel):
+    since: date
+    until: date
+    rows: list[CountRow]
+    by_status: dict[str, int]
+    by_feed: dict[str, int]
+    total: int
+
+
+class FeedInfo(BaseModel):
+    name: str
+    description: str
+    source: str
+    pattern: str
+    dag_id: str
+    raw_prefix: str
+    can_upload: bool = Field(description="whether the current user may trigger the feed's DAG, so upload to it")
+
+
+class FeedSummary(BaseModel):
+    feed: str
+    since: date
+    until: date
+    stats: dict[str, Any] | None = Field(description="files by status, rows, API success and latency, processing "
+                                                     "latency; null when no file arrived in the period")
+    top_issues: list[dict[str, Any]]
+
+
+class AggregatesOut(BaseModel):
+    feed: str
+    available: bool
+    source: str | None = Field(description="`postgres` (a feeds.* table) or `s3` (Parquet under processed/)")
+    location: str | None
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total: int | None
+    reason: str | None = Field(description="why nothing is available, when it is not")
+
+
+class ReportInfo(BaseModel):
+    day: date
+    files: dict[str, str] = Field(description="name → URL of the rendering in this API")
+
+
+class Me(BaseModel):
+    name: str
+    role: str | None

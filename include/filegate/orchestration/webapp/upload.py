@@ -1,0 +1,307 @@
+"""The upload endpoint's engine: a multipart body streamed straight into S3 under the feed's raw prefix.
+
+The body is parsed as it arrives (never whole in memory or on disk): the `metadata` part (JSON, optional) must
+come before the `file` part, whose bytes go to S3 in 8 MiB multipart parts. Exceeding the size limit, a client
+that disconnects or any error aborts the multipart upload, so nothing is left in S3. The S3 event of the new
+object starts `process_<feed>` like any other arrival.
+
+Processing parameters (e.g. a PDF page map) travel as S3 object metadata `x-amz-meta-filegate-params`
+(compact JSON); ingestion copies them into the status store's `file.params`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+
+from filegate.contracts.model import Contract
+from filegate.storage import keys
+
+log = logging.getLogger(__name__)
+MAX_METADATA_BYTES = 16 << 10
+# S3 allows 2 KB of user metadata per object in total; the params get most of it.
+MAX_PARAMS_BYTES = 1536
+FORM_OVERHEAD_BYTES = 64 << 10
+PARAMS_METADATA = "filegate-params"
+
+
+class UploadMetadata(BaseModel):
+    """The optional `metadata` part of an upload."""
+
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="processing parameters, e.g. {\"page_map\": {\"part1\": [0, 1]}}")
+    note: str | None = Field(default=None, max_length=500, description="free text kept with the object")
+
+
+class UploadResult(BaseModel):
+    feed: str
+    bucket: str
+    raw_key: str
+    name: str
+    original_name: str
+    size_bytes: int
+    sha256: str
+    params: dict[str, Any]
+    uploaded_by: str
+    status_url: str = Field(description="the file's status in this API, once the processing run registered it")
+
+
+def _fail(code: int, message: str) -> HTTPException:
+    return HTTPException(code, message)
+
+
+class S3StreamWriter:
+    """Buffers at most one part; the first full part opens a multipart upload, small files are one PUT."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, metadata: dict[str, str], part_bytes: int) -> None:
+        self.s3, self.bucket, self.key, self.metadata, self.part_bytes = s3, bucket, key, metadata, part_bytes
+        self.buffer = bytearray()
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+
+    def add(self, data: bytes) -> None:
+        self.buffer += data
+        self.size += len(data)
+        self.digest.update(data)
+
+    @property
+    def part_ready(self) -> bool:
+        return len(self.buffer) >= self.part_bytes
+
+    def flush_full_parts(self) -> None:
+        while len(self.buffer) >= self.part_bytes:
+            if self.upload_id is None:
+                self.upload_id = self.s3.create_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, Metadata=self.metadata)["UploadId"]
+            self._upload_part(bytes(self.buffer[: self.part_bytes]))
+            del self.buffer[: self.part_bytes]
+
+    def _upload_part(self, body: bytes) -> None:
+        number = len(self.parts) + 1
+        etag = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
+                                   Body=body)["ETag"]
+        self.parts.append({"ETag": etag, "PartNumber": number})
+
+    def complete(self) -> None:
+        if self.upload_id is None:
+            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer), Metadata=self.metadata)
+        else:
+            if self.buffer:
+                self._upload_part(bytes(self.buffer))
+            self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                              MultipartUpload={"Parts": self.parts})
+        self.buffer.clear()
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        if self.upload_id is not None:
+            try:
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+            except Exception:  # the lifecycle rule for incomplete uploads cleans up what this misses
+                log.exception("could not abort multipart upload of %s", self.key)
+            self.upload_id = None
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+
+
+def free_raw_key(s3: Any, bucket: str, feed: str, name: str) -> str:
+    """raw/ is never overwritten: a name already used today gets a suffix before its extension."""
+    today = datetime.now(UTC).date()
+    key = keys.raw_key(feed, today, name)
+    if not _exists(s3, bucket, key):
+        return key
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, f".{ext}") if dot else (name, "")
+    for _ in range(20):
+        candidate = keys.raw_key(feed, today, f"{stem}_{datetime.now(UTC):%H%M%S}-{secrets.token_hex(3)}{ext}")
+        if not _exists(s3, bucket, candidate):
+            return candidate
+    raise _fail(status.HTTP_409_CONFLICT, f"could not find a free key for {name!r} under raw/{feed}/")
+
+
+@dataclass
+class _Part:
+    name: str = ""
+    filename: str | None = None
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+
+
+class _Events:
+    """Collects python-multipart's callbacks so the async loop can act on them after each chunk."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, Any]] = []
+        self._field = b""
+        self._value = b""
+        self._headers: dict[bytes, bytes] = {}
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": lambda d, s, e: setattr(self, "_field", self._field + d[s:e]),
+            "on_header_value": lambda d, s, e: setattr(self, "_value", self._value + d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": lambda: self.queue.append(("headers", dict(self._headers))),
+            "on_part_data": lambda d, s, e: self.queue.append(("data", bytes(d[s:e]))),
+            "on_part_end": lambda: self.queue.append(("end", None)),
+        }
+
+    def _begin(self) -> None:
+        self._headers = {}
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def drain(self) -> list[tuple[str, Any]]:
+        events, self.queue = self.queue, []
+        return events
+
+
+def _part_of(headers: dict[bytes, bytes]) -> _Part:
+    _, options = parse_options_header(headers.get(b"content-disposition", b""))
+    name = options.get(b"name", b"").decode("utf-8", "replace")
+    filename = options.get(b"filename")
+    return _Part(name=name, filename=filename.decode("utf-8", "replace") if filename is not None else None,
+                 headers=headers)
+
+
+def boundary_of(content_type: str | None) -> bytes:
+    kind, options = parse_options_header(content_type or "")
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise _fail(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                    "send multipart/form-data with a `file` part (and optionally a `metadata` JSON part before it)")
+    return options[b"boundary"]
+
+
+def _metadata(raw: bytes) -> UploadMetadata:
+    try:
+        meta = UploadMetadata.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors())
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, f"metadata is not valid: {problems}") from exc
+    if len(json.dumps(meta.params, separators=(",", ":"))) > MAX_PARAMS_BYTES:
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    f"metadata.params is larger than {MAX_PARAMS_BYTES} bytes of JSON (it travels as S3 metadata)")
+    return meta
+
+
+def _s3_metadata(meta: UploadMetadata, original_name: str, user: str) -> dict[str, str]:
+    # S3 user metadata is ASCII-only: JSON with \u escapes, other text percent-encoded.
+    metadata = {PARAMS_METADATA: json.dumps(meta.params, separators=(",", ":"), ensure_ascii=True),
+                "filegate-uploaded-by": quote(user, safe=""),
+                "filegate-original-name": quote(original_name, safe="")}
+    if meta.note:
+        metadata["filegate-note"] = quote(meta.note, safe="")
+    return metadata
+
+
+async def stream_upload(chunks: AsyncIterator[bytes], *, content_type: str | None, content_length: str | None,
+                        contract: Contract, s3: Any, bucket: str, user: str, max_bytes: int,
+                        part_bytes: int) -> UploadResult:
+    """Parses the multipart body chunk by chunk and streams its file into raw/<feed>/<today>/<safe name>."""
+    boundary = boundary_of(content_type)
+    if content_length and content_length.isdigit() and int(content_length) > max_bytes + FORM_OVERHEAD_BYTES:
+        raise _fail(status.HTTP_413_CONTENT_TOO_LARGE,
+                    f"the request ({int(content_length):,} bytes) exceeds the upload limit of {max_bytes:,} bytes")
+    events = _Events()
+    parser = MultipartParser(boundary, events.callbacks())  # type: ignore[arg-type]
+    part: _Part | None = None
+    meta: UploadMetadata | None = None
+    meta_raw = bytearray()
+    writer: S3StreamWriter | None = None
+    original_name = ""
+    file_done = False
+    try:
+        async for chunk in chunks:
+            parser.write(chunk)
+            for kind, value in events.drain():
+                if kind == "headers":
+                    part = _part_of(value)
+                    if part.name == "metadata":
+                        if writer is not None or file_done:
+                            raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                        "the `metadata` part must come before the `file` part")
+                    elif part.name == "file":
+                        if writer is not None or file_done:
+                            raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, "send one `file` part per request")
+                        original_name = part.filename or ""
+                        meta = meta or _metadata(bytes(meta_raw))
+                        writer = await _open_writer(contract, s3, bucket, original_name, meta, user, part_bytes)
+                    else:
+                        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                    f"unexpected form field {part.name!r}: send `metadata` (optional) and `file`")
+                elif kind == "data" and part is not None:
+                    if part.name == "metadata":
+                        meta_raw += value
+                        if len(meta_raw) > MAX_METADATA_BYTES:
+                            raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                        f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+                    elif writer is not None:
+                        if writer.size + len(value) > max_bytes:
+                            raise _fail(status.HTTP_413_CONTENT_TOO_LARGE,
+                                        f"{original_name!r} exceeds the upload limit of {max_bytes:,} bytes")
+                        writer.add(value)
+                        if writer.part_ready:
+                            await run_in_threadpool(writer.flush_full_parts)
+                elif kind == "end" and part is not None:
+                    if part.name == "metadata":
+                        meta = _metadata(bytes(meta_raw))
+                    elif part.name == "file":
+                        file_done = True
+                    part = None
+        parser.finalize()
+        if writer is None or meta is None:
+            raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, "no `file` part in the form")
+        if not file_done:
+            raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, "the form ended before the file did")
+        if writer.size == 0:
+            raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{original_name!r} is empty; nothing was stored")
+        await run_in_threadpool(writer.complete)
+    except BaseException:
+        if writer is not None:
+            await run_in_threadpool(writer.abort)
+        raise
+    log.info("upload by %s stored as s3://%s/%s (%d bytes)", user, bucket, writer.key, writer.size)
+    return UploadResult(feed=contract.name, bucket=bucket, raw_key=writer.key, name=writer.key.rsplit("/", 1)[1],
+                        original_name=original_name, size_bytes=writer.size, sha256=writer.digest.hexdigest(),
+                        params=meta.params, uploaded_by=user, status_url="")
+
+
+async def _open_writer(contract: Contract, s3: Any, bucket: str, original_name: str, meta: UploadMetadata,
+                       user: str, part_bytes: int) -> S3StreamWriter:
+    name = keys.safe_name(original_name)
+    if not original_name.strip() or name == "unnamed":
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, "the `file` part has no usable file name")
+    if not fnmatch.fnmatch(name, contract.source.pattern):
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    f"feed {contract.name} takes files matching {contract.source.pattern!r}; "
+                    f"{name!r} would never be processed")
+    key = await run_in_threadpool(free_raw_key, s3, bucket, contract.name, name)
+    return S3StreamWriter(s3, bucket, key, _s3_metadata(meta, original_name, user), part_bytes)
