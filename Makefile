@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean
+.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean lambda-package lambda-verify
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ lint: setup ## ruff, including Airflow's AIR rules
 
 bench: setup ## benchmarks (ratios against baselines measured in the same run)
 	$(BIN)/python bench/run.py
+
+lambda-package: setup ## build build/lambda/filegate-lambda.zip (python3.12 x86_64 wheels from PyPI) and report its size
+	$(BIN)/python infra/lambda/build.py
+
+lambda-verify: setup ## lambda-package, then run the handlers from the same bundle built for this Python
+	$(BIN)/python infra/lambda/build.py --verify
 
 clean: stop ## remove local state (.filegate/) but keep .venv/
 	rm -rf .filegate

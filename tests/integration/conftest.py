@@ -17,6 +17,8 @@ TEST_FUNCTIONS = {
     "fg-boom": {"handler": "fg_test_handlers.boom", "timeout": 30},
     "fg-sleepy": {"handler": "fg_test_handlers.sleepy", "timeout": 2},
     "fg-s3-writer": {"handler": "fg_test_handlers.s3_writer", "timeout": 30},
+    # A real Filegate handler with a 1 s timeout: the Lambda timeout path through awslambdaric (test_lambda_runtime).
+    "fg-process-file-1s": {"handler": "filegate.lambdas.process_file.handler", "timeout": 1, "memory": 512},
 }
 COMPONENTS = ["postgres", "moto", "lambda", "ftp", "stub_api"]
 

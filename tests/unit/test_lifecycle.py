@@ -31,3 +31,20 @@ def test_terminal_files_can_only_be_requeued() -> None:
 def test_skipping_steps_is_refused() -> None:
     with pytest.raises(TransitionError, match="may become"):
         check(Status.DOWNLOADED, Status.PROCESSED)
+
+
+def test_failure_statuses_need_a_reason() -> None:
+    from filegate.status.lifecycle import NEEDS_REASON
+
+    for status in NEEDS_REASON:
+        source = Status.PROCESSING if status != Status.DUPLICATE else Status.PENDING
+        with pytest.raises(TransitionError, match="without a reason a person can act on"):
+            check(source, status, reason="  ")
+        check(source, status, reason="HTTP 400 from the API")
+
+
+def test_only_finished_files_are_reprocessable() -> None:
+    from filegate.status.lifecycle import REPROCESSABLE
+
+    assert TERMINAL - {Status.DUPLICATE} == REPROCESSABLE
+    assert all(Status.QUEUED in ALLOWED[s] for s in REPROCESSABLE)

@@ -115,25 +115,17 @@ def build_process_dag(contract: Contract, arrival_trigger: type[BaseEventTrigger
 
         @task(doc_md="Claims queued files and runs each through parse → validate → transform → Parquet.")
         def process_files(queued: list[int], **context: Any) -> list[int]:
-            from filegate.contracts import get_contract
-            from filegate.orchestration.connections import s3_client, status_store
-            from filegate.pipeline.steps import process_files
+            from filegate.orchestration.file_steps import process_step
 
-            report = process_files(status_store(), s3_client(), load_settings().bucket, get_contract(contract.name),
-                                   _actor(context), limit=CLAIM_LIMIT, last_try=_last_try(context))
-            log.info("processed %s, quarantined %s, failed %s", report.done, report.quarantined, report.failed)
-            return report.done
+            return process_step(contract.name, context)
 
         @task(doc_md="Posts each processed file's records to the feed's API and marks the file `processed`.")
         def deliver_records(processed: list[int], **context: Any) -> dict[str, list[int]]:
-            from filegate.contracts import get_contract
-            from filegate.orchestration.connections import api_target, s3_client, status_store
-            from filegate.pipeline.steps import deliver_files
+            from filegate.orchestration.file_steps import deliver_step, summarize_run
 
-            feed = get_contract(contract.name)
-            report = deliver_files(status_store(), s3_client(), load_settings().bucket, feed, _actor(context),
-                                   processed, api_target(feed), last_try=_last_try(context))
-            return {"processed": report.done, "failed": report.failed}
+            outcome = deliver_step(contract.name, processed, context)
+            summarize_run(context)
+            return outcome
 
         deliver_records(process_files(register_arrivals()))
 

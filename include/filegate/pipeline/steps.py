@@ -12,25 +12,34 @@ import posixpath
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
 from filegate.contracts.model import Contract
 from filegate.delivery.client import ApiTarget, deliver_records
-from filegate.delivery.payload import iter_payload_batches
-from filegate.pipeline.publish import process_raw_file
+from filegate.delivery.payload import PayloadError, iter_payload_batches
+from filegate.delivery.template import PayloadTemplate
+from filegate.pipeline.heavy import Invoker, process_routed
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys
 from filegate.storage.s3 import list_keys, sha256_of_object
 
 log = logging.getLogger(__name__)
+MAX_SWEEP_DAYS = 366  # longer ranges list the whole feed prefix once instead of one listing per day
 
 
 class RetryableFailure(RuntimeError):
-    """Some files hit an infrastructure error; they stay claimed by this run so that a retry picks them up."""
+    """Some files hit an infrastructure error; they stay claimed by this run so that a retry picks them up.
+
+    `report` still tells what the step finished (files quarantined or failed before the error), for alerts.
+    """
+
+    def __init__(self, message: str, report: StepReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -69,11 +78,13 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
     """Registers raw objects not yet known (from events, plus a sweep of the feed's prefix) and queues them.
 
     The sweep reconciles S3 with the store: SQS messages are consumed before a run exists, so a run that
-    failed or a paused DAG must not lose files. `since`/`until` limit the sweep to arrival dates (backfill).
+    failed or a paused DAG must not lose files. `since`/`until` limit the sweep to arrival dates [since, until)
+    (sensed runs, backfill); with both given only those days' prefixes are listed, not the feed's whole history.
     """
     candidates = {k for k in event_keys if k.startswith(contract.raw_prefix)}
     if sweep:
-        candidates.update(obj["Key"] for obj in list_keys(s3, bucket, contract.raw_prefix))
+        for prefix in _sweep_prefixes(contract, since, until):
+            candidates.update(obj["Key"] for obj in list_keys(s3, bucket, prefix))
     wanted = []
     for key in sorted(candidates):
         arrived = keys.arrival_date_from_raw_key(key)
@@ -90,9 +101,11 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
                 queued += store.queue([known[key]["id"]], actor)
             continue
         sha256, size = sha256_of_object(s3, bucket, key)
+        source_path, params = _ingested_from(s3, bucket, key) if contract.source.kind == "ftp" else (None, None)
         registration = store.register(
             feed=contract.name, source=contract.source.kind, raw_key=key, name=posixpath.basename(key),
             sha256=sha256, size_bytes=size, actor=actor, arrived_on=keys.arrival_date_from_raw_key(key),
+            source_path=source_path, params=params,
         )
         if registration.status == Status.DOWNLOADED:
             queued += store.queue([registration.file_id], actor)
@@ -100,9 +113,34 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
     return queued
 
 
+def _sweep_prefixes(contract: Contract, since: date | None, until: date | None) -> list[str]:
+    if since is None or until is None or not 0 < (until - since).days <= MAX_SWEEP_DAYS:
+        return [contract.raw_prefix]
+    return [f"{contract.raw_prefix}{since + timedelta(days=n):%Y/%m/%d}/" for n in range((until - since).days)]
+
+
+def _ingested_from(s3: Any, bucket: str, key: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The FTP path an ingest_ftp copy came from (object metadata), for when this sweep registers it first."""
+    from filegate.ingestion.pickup import SOURCE_METADATA
+
+    identity = unquote_plus(s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get(SOURCE_METADATA, ""))
+    if not identity:
+        return None, None
+    return identity.split("|", 1)[0], {"source_identity": identity}
+
+
+def reprocess_hint(file_id: int) -> str:
+    """What a person can do about a failed file, appended to its error."""
+    return (f"the raw copy is kept; once the cause is fixed, re-run it with the reprocess_files DAG "
+            f"(file_ids=[{file_id}])")
+
+
 def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor, *,
-                  file_ids: Iterable[int] | None = None, limit: int = 500, last_try: bool = True) -> StepReport:
-    """Claims queued files and runs each through the engine; valid output is published, bad files quarantined."""
+                  file_ids: Iterable[int] | None = None, limit: int = 500, last_try: bool = True,
+                  invoker: Invoker | None = None) -> StepReport:
+    """Claims queued files and runs each through the engine; valid output is published, bad files quarantined.
+
+    Heavy files (the contract's `heavy` settings) run on Lambda through `invoker` (filegate.pipeline.heavy)."""
     report = StepReport()
     claimed = store.claim(actor, feed=contract.name, file_ids=list(file_ids) if file_ids is not None else None,
                           limit=limit)
@@ -111,20 +149,20 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
         file_id = row["id"]
         arrived = row["arrived_on"] or row["created_at"].date()
         try:
-            outcome = process_raw_file(s3, bucket, contract, raw_key=row["raw_key"], name=row["name"],
-                                       arrived=arrived)
+            outcome = process_routed(s3, bucket, contract, row, arrived=arrived, invoker=invoker)
         except Exception as exc:  # one file's infrastructure error must not stop the batch
             reason = f"processing {row['name']} failed: {type(exc).__name__}: {exc}"
             log.exception("file #%s: %s", file_id, reason)
             if last_try:
-                store.transition(file_id, Status.FAILED, actor, error=reason)
+                store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
                 report.failed.append(file_id)
             else:
                 report.retry[file_id] = reason
             continue
         engine = outcome.engine
         store.record_quality(file_id, rows_total=engine.rows_total, rows_valid=engine.rows_valid,
-                             rows_rejected=engine.rows_rejected, inferred_schema=engine.schema,
+                             rows_rejected=engine.rows_rejected,
+                             inferred_schema=engine.inferred_schema or engine.schema,
                              column_stats=engine.column_stats, issues=engine.issues)
         if outcome.status == "quarantined":
             store.transition(file_id, Status.QUARANTINED, actor, error=outcome.reason, outputs=outcome.outputs)
@@ -133,24 +171,33 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
             store.save_outputs(file_id, outcome.outputs)
             report.done.append(file_id)
     if report.retry:
-        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()))
+        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()),
+                               report)
     return report
 
 
 def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor,
                   file_ids: Iterable[int], target: ApiTarget | None, *, last_try: bool = True) -> StepReport:
-    """Posts each processed file's records to the feed's API, then marks it `processed`."""
+    """Posts each processed file's records to the feed's API, then marks it `processed`.
+
+    A file whose batches were all acknowledged becomes `processed`. Otherwise the task is retried (acknowledged
+    batches are skipped, so a retry posts only what is missing) unless this is the last try or the API refused
+    the batches outright (4xx): then the file becomes `failed`, naming the failed batches.
+    """
     report = StepReport()
     api = contract.destinations.api
+    template = PayloadTemplate.compile(api.payload) if api is not None else None
     for file_id in file_ids:
         row = store.get_file(file_id)
         if row is None or row["status"] != Status.PROCESSING or row["last_run_id"] != actor.run_id:
             log.info("file #%s is not held by this run (status %s); skipping", file_id, row and row["status"])
             continue
-        if api is None or target is None:
+        if api is None or target is None or template is None:
             store.transition(file_id, Status.PROCESSED, actor, message="no API destination configured")
             report.done.append(file_id)
             continue
+        result = None
+        give_up = last_try
         try:
             with tempfile.TemporaryDirectory(prefix="filegate-deliver-") as tmp:
                 local = []
@@ -158,25 +205,31 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                     path = Path(tmp) / f"{n}.parquet"
                     s3.download_file(bucket, key, str(path))
                     local.append(path)
+                meta = {"feed": contract.name, "file_id": file_id, "file_name": row["name"], "sha256": row["sha256"]}
                 result = deliver_records(
-                    iter_payload_batches(local, api.payload, api.batch_size), target, file_id=file_id,
+                    iter_payload_batches(local, template, api.batch_size, meta), target, file_id=file_id,
                     sha256=row["sha256"], batch_size=api.batch_size, acknowledged=store.acknowledged_keys(file_id),
                     recorder=store,
                 )
+        except PayloadError as exc:  # the contract and the data disagree: retrying cannot help
+            reason = f"cannot build the API payload for {row['name']}: {exc}"
+            give_up = True
         except Exception as exc:
-            result = None
             reason = f"delivery of {row['name']} failed: {type(exc).__name__}: {exc}"
             log.exception("file #%s: %s", file_id, reason)
         else:
-            reason = f"API delivery to {target.url} incomplete: {result.describe()}"
+            reason = (f"API delivery to {target.url} incomplete: {result.describe()}. Acknowledged batches are "
+                      "kept and never posted again; a re-run posts only the missing ones")
+            give_up = give_up or not result.worth_retrying
         if result is not None and result.ok:
             store.transition(file_id, Status.PROCESSED, actor, message=f"API: {result.describe()}")
             report.done.append(file_id)
-        elif last_try:
-            store.transition(file_id, Status.FAILED, actor, error=reason)
+        elif give_up:
+            store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
             report.failed.append(file_id)
         else:
             report.retry[file_id] = reason
     if report.retry:
-        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()))
+        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()),
+                               report)
     return report
