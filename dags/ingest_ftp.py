@@ -1,0 +1,10 @@
+"""Airflow DAGs `ingest_ftp_<feed>`, one per FTP feed contract in include/feeds/. See each DAG's docs in the UI."""
+
+from __future__ import annotations
+
+from filegate.contracts import load_contracts
+from filegate.orchestration.ingest_ftp import build_ingest_ftp_dag
+
+for _contract in load_contracts():
+    if _contract.source.kind == "ftp":
+        globals()[f"ingest_ftp_{_contract.name}"] = build_ingest_ftp_dag(_contract)
