@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +14,7 @@ from pathlib import Path
 import boto3
 import psycopg
 import pytest
+from airflow_runs import migrated_airflow_env
 
 from filegate.status.store import Actor, Status, StatusStore
 
@@ -92,12 +92,7 @@ def known_day(local_stack) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def airflow_env(local_stack, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow_report")
-    env = {**os.environ, **local_stack.env, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080",
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=300)
-    return env
+    return migrated_airflow_env(local_stack.env, home, AIRFLOW__API__BASE_URL="http://127.0.0.1:8080")
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import psycopg
 import pytest
+from airflow_runs import migrated_airflow_env
+from airflow_runs import run_dag as run_airflow_dag
 
 from filegate.samples import generate
 
@@ -38,20 +36,11 @@ BROKEN = {
 
 @pytest.fixture(scope="module")
 def airflow_env(local_stack, tmp_path_factory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("airflow-engine")
-    env = {**os.environ, **local_stack.env, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=300)
-    return env
+    return migrated_airflow_env(local_stack.env, tmp_path_factory.mktemp("airflow-engine"))
 
 
 def run_dag(env: dict[str, str], dag_id: str) -> dict:
-    result = subprocess.run([sys.executable, str(Path(__file__).with_name("dag_test_runner.py")),
-                             str(ROOT / "dags"), dag_id], env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_airflow_dag(env, dag_id)
 
 
 @pytest.fixture(scope="module")

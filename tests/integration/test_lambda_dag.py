@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,8 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from airflow_runs import migrated_airflow_env
+from airflow_runs import run_dag as run_airflow_dag
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "lambdas"))
 from lambda_support import big_csv
@@ -46,21 +46,13 @@ def dag_env(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
         {"name": "lines_lambda", **LINES, "heavy": {"size_threshold_bytes": 1024}}))
     (feeds / "pdfs.yaml").write_text((ROOT / "include" / "feeds" / "pdfs.yaml").read_text())
     home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, **local_stack.env, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "FILEGATE_FEEDS_DIR": str(feeds),
-           "FILEGATE_HEAVY_PART_BYTES": "20000",
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=300)
-    return env
+    return migrated_airflow_env(local_stack.env, home, FILEGATE_FEEDS_DIR=str(feeds),
+                                FILEGATE_HEAVY_PART_BYTES="20000")
 
 
 def run_dag(env: dict[str, str], dag_id: str) -> dict:
-    result = subprocess.run([sys.executable, str(Path(__file__).with_name("dag_test_runner.py")),
-                             str(ROOT / "dags"), dag_id], env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    outcome["log"] = result.stdout + result.stderr
+    outcome = run_airflow_dag(env, dag_id)
+    outcome["log"] = outcome["output"]
     return outcome
 
 

@@ -9,10 +9,6 @@ failed DAG run and its alert).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +17,8 @@ import psycopg
 import pytest
 import requests
 import yaml
+from airflow_runs import migrated_airflow_env
+from airflow_runs import run_dag as run_airflow_dag
 from alert_inbox import AlertInbox
 
 pytestmark = pytest.mark.integration
@@ -39,23 +37,12 @@ def airflow_env(local_stack, tmp_path_factory) -> dict[str, str]:
     contract["name"] = FEED
     contract["destinations"]["api"].update({"endpoint": "/v1/reorders", "batch_size": 5, "concurrency": 1})
     (feeds / f"{FEED}.yaml").write_text(yaml.safe_dump(contract))
-    env = {**os.environ, **local_stack.env, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__API__BASE_URL": BASE_URL,
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db", "FILEGATE_FEEDS_DIR": str(feeds),
-           "FILEGATE_ALERT_ON_SUCCESS": "true"}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=300)
-    return env
+    return migrated_airflow_env(local_stack.env, home, AIRFLOW__API__BASE_URL=BASE_URL,
+                                FILEGATE_FEEDS_DIR=str(feeds), FILEGATE_ALERT_ON_SUCCESS="true")
 
 
 def run_dag(env: dict[str, str], dag_id: str, conf: dict | None = None) -> dict:
-    args = [sys.executable, str(Path(__file__).with_name("dag_test_runner.py")), str(ROOT / "dags"), dag_id]
-    result = subprocess.run(args + ([json.dumps(conf)] if conf is not None else []), env=env, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    outcome["output"] = result.stdout + result.stderr
-    return outcome
+    return run_airflow_dag(env, dag_id, conf)
 
 
 def stub_get(local_stack, what: str) -> dict | list:

@@ -4,7 +4,6 @@ auth, pagination, filters, detail, counts, summaries, reports, aggregates, and t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +12,7 @@ from pathlib import Path
 import boto3
 import psycopg
 import pytest
+from airflow_runs import migrated_airflow_env
 from fastapi.testclient import TestClient
 from webapp_env import airflow_app, token
 
@@ -377,12 +377,7 @@ def test_multipart_upload_of_a_larger_file(client, admin, s3, local_stack) -> No
 @pytest.fixture(scope="module")
 def airflow_env(local_stack, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow_upload")
-    env = {**os.environ, **local_stack.env, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=300)
-    return env
+    return migrated_airflow_env(local_stack.env, home)
 
 
 def test_upload_lands_in_raw_and_gets_processed(client, admin, s3, local_stack, airflow_env) -> None:
