@@ -29,7 +29,7 @@ description: Train movements from the operator's FTPS server (test contract).
 source:
   kind: ftp
   pattern: "*.csv"
-  ftp: {directory: /incoming/trains, tls: true, stable_seconds: 1, after_download: archive, schedule: "*/5 * * * *"}
+  ftp: {directory: /partner/trains, tls: true, stable_seconds: 1, after_download: archive, schedule: "*/5 * * * *"}
 format: {type: csv}
 schema:
   columns:
@@ -133,7 +133,7 @@ def receive_with_watcher_trigger(env: dict[str, str], queue_url: str) -> dict[st
 
 @pytest.fixture(scope="module")
 def ftp_pickup(local_stack, airflow_env, s3) -> dict[str, Any]:
-    folder = local_stack.ftp_root / "incoming" / "trains"
+    folder = local_stack.ftp_root / "partner" / "trains"
     folder.mkdir(parents=True, exist_ok=True)
     for name, body in {"t1.csv": b"train_id,delay_min\nICE1,3\n", "t2.csv": b"train_id,delay_min\nRE7,0\n",
                        "t2_again.csv": b"train_id,delay_min\nRE7,0\n"}.items():
@@ -152,11 +152,11 @@ def test_ingest_ftp_dag_copies_registers_and_archives(ftp_pickup, local_stack, s
     listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.bucket,
                                                          Prefix="raw/trains/")["Contents"])
     assert [k.rsplit("/", 1)[1] for k in listed] == ["t1.csv", "t2.csv", "t2_again.csv"]
-    folder = local_stack.ftp_root / "incoming" / "trains"
+    folder = local_stack.ftp_root / "partner" / "trains"
     assert sorted(p.name for p in (folder / "archive").iterdir()) == ["t1.csv", "t2.csv", "t2_again.csv"]
     rows = {r["name"]: r for r in files(local_stack.db_url, "trains")}
     assert rows["t2_again.csv"]["status"] == "duplicate"
-    assert rows["t1.csv"]["source_path"] == "/incoming/trains/t1.csv"
+    assert rows["t1.csv"]["source_path"] == "/partner/trains/t1.csv"
     assert events_of(local_stack.db_url, rows["t1.csv"]["id"])[1]["dag_id"] == "ingest_ftp_trains"
 
 
