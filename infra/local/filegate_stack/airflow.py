@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import subprocess
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -66,6 +68,9 @@ def airflow_env(ctx: StackContext) -> dict[str, str]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file(ctx)),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+            # daily_report catches up every day since its start date: locally, the last week is enough.
+            "FILEGATE_REPORT_START_DATE": os.environ.get(
+                "FILEGATE_REPORT_START_DATE", (datetime.now(UTC).date() - timedelta(days=7)).isoformat()),
         }
     )
     return env

@@ -90,8 +90,8 @@ def main() -> int:
             print(f"      reason: {row['error']}")
     with urllib.request.urlopen(f"{env['FILEGATE_API_URL']}/_stub/stats", timeout=5) as resp:
         stats = json.loads(resp.read())
-    print(f"\nStub API received {stats['records_received']} records in {stats['requests']} requests "
-          f"({stats['records_by_path']}).")
+    print(f"\nStub API received {stats['records_received']} records in {stats['requests']} requests since it "
+          f"started ({stats['records_by_path']}); files delivered by an earlier `make run` are not posted again.")
     config = stack.ctx.config
     print(f"""
 Airflow UI:   {airflow_url(stack.ctx)}   (log in as {config.airflow_user} / {config.airflow_password})
