@@ -122,6 +122,11 @@ def test_s3_put_under_raw_feed_notifies_feed_queue(local_stack: Any) -> None:
     queue = local_stack.queues["trains"]
     assert queue == f"{local_stack.env['FILEGATE_SQS_QUEUE_BASE_URL']}/filegate-arrivals-trains"
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=5)["Messages"]
+    # The session's bucket is shared: tests of the trains/events DAGs must not see these probes.
+    for probe in (key, "raw/events/other.json"):
+        s3.delete_object(Bucket=local_stack.bucket, Key=probe)
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     records = [r for m in messages for r in json.loads(m["Body"]).get("Records", [])]
     assert [urllib.parse.unquote_plus(r["s3"]["object"]["key"]) for r in records] == [key]
     assert records[0]["eventName"].startswith("ObjectCreated:")
