@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 configure_logging()
 
 
-def pdf_part_key(feed: str, stem: str, part: str) -> str:
-    return f"processed/{feed}/{stem}/{keys.safe_name(part)}.pdf"
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event = checked_event("split_pdf", event)
     bucket, raw_key, feed, name = event["bucket"], event["raw_key"], event["feed"], event["name"]
@@ -54,7 +50,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                               "outputs": outputs})
             log.warning("%s quarantined: %s", raw_key, exc)
             return response("quarantined", str(exc), outputs, pages={})
-        outputs = {"raw": raw_key, "pdf": [upload_file(s3, bucket, pdf_part_key(feed, stem, p.name), p.path,
+        outputs = {"raw": raw_key, "pdf": [upload_file(s3, bucket, keys.pdf_part_key(feed, stem, p.name), p.path,
                                                         "application/pdf") for p in split.parts],
                    "summary": keys.summary_key(feed, stem),
                    "pages": {p.name: p.page_count for p in split.parts}}

@@ -49,6 +49,10 @@ def parquet_key(feed: str, partition_column: str, partition_value: str, stem: st
     return f"processed/{feed}/{partition_column}={partition_value}/{stem}.parquet"
 
 
+def pdf_part_key(feed: str, stem: str, part: str) -> str:
+    return f"processed/{feed}/{stem}/{safe_name(part)}.pdf"
+
+
 def summary_key(feed: str, stem: str) -> str:
     return f"processed/{feed}/_summaries/{stem}.json"
 
