@@ -69,39 +69,46 @@ def columns_used(expr: str) -> set[str]:
 
 
 def evaluate(expr: str, table: pa.Table) -> Any:
-    def visit(node: ast.AST) -> Any:
-        if isinstance(node, ast.Expression):
-            return visit(node.body)
-        if isinstance(node, ast.Constant):
-            return pa.scalar(node.value)
-        if isinstance(node, ast.Name):
-            if node.id not in table.column_names:
-                raise ExpressionError(f"expression {expr!r} names unknown column {node.id!r}")
-            return table[node.id]
-        if isinstance(node, ast.BinOp):
-            return BINARY[type(node.op)](visit(node.left), visit(node.right))
-        if isinstance(node, ast.UnaryOp):
-            operand = visit(node.operand)
-            return pc.invert(operand) if isinstance(node.op, ast.Not) else pc.negate_checked(operand)
-        if isinstance(node, ast.BoolOp):
-            values = [visit(v) for v in node.values]
-            combine = pc.and_kleene if isinstance(node.op, ast.And) else pc.or_kleene
-            result = values[0]
-            for value in values[1:]:
-                result = combine(result, value)
-            return result
-        if isinstance(node, ast.Compare):
-            left = visit(node.left)
-            result = None
-            for op, right_node in zip(node.ops, node.comparators, strict=True):
-                right = visit(right_node)
-                step = COMPARE[type(op)](left, right)
-                result = step if result is None else pc.and_kleene(result, step)
-                left = right
-            return result
-        if isinstance(node, ast.Call):
-            assert isinstance(node.func, ast.Name)
-            return FUNCTIONS[node.func.id](*[visit(a) for a in node.args])
-        raise ExpressionError(f"unsupported expression {expr!r}")
+    return _visit(parse(expr), expr, table)
 
-    return visit(parse(expr))
+
+def _visit(node: ast.AST, expr: str, table: pa.Table) -> Any:
+    # A module-level function, not a recursive closure: a closure that calls itself is a reference cycle that
+    # keeps `table` (a whole batch) alive until the garbage collector happens to run, and memory grows with it.
+    def visit(child: ast.AST) -> Any:
+        return _visit(child, expr, table)
+
+    if isinstance(node, ast.Expression):
+        return visit(node.body)
+    if isinstance(node, ast.Constant):
+        return pa.scalar(node.value)
+    if isinstance(node, ast.Name):
+        if node.id not in table.column_names:
+            raise ExpressionError(f"expression {expr!r} names unknown column {node.id!r}")
+        return table[node.id]
+    if isinstance(node, ast.BinOp):
+        return BINARY[type(node.op)](visit(node.left), visit(node.right))
+    if isinstance(node, ast.UnaryOp):
+        operand = visit(node.operand)
+        return pc.invert(operand) if isinstance(node.op, ast.Not) else pc.negate_checked(operand)
+    if isinstance(node, ast.BoolOp):
+        values = [visit(v) for v in node.values]
+        combine = pc.and_kleene if isinstance(node.op, ast.And) else pc.or_kleene
+        result = values[0]
+        for value in values[1:]:
+            result = combine(result, value)
+        return result
+    if isinstance(node, ast.Compare):
+        left = visit(node.left)
+        result = None
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = visit(right_node)
+            step = COMPARE[type(op)](left, right)
+            result = step if result is None else pc.and_kleene(result, step)
+            left = right
+        return result
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        return FUNCTIONS[node.func.id](*[visit(a) for a in node.args])
+    raise ExpressionError(f"unsupported expression {expr!r}")
+
