@@ -68,11 +68,15 @@ def test_key_set_marks_repeats_within_and_across_batches() -> None:
     assert second.tolist() == [True, False, True, True]
 
 
-def test_duplicate_counter_spills_and_counts(tmp_path) -> None:
+@pytest.mark.parametrize("memory_rows", [1 << 20, 10_000], ids=["in-memory", "spilled"])
+def test_duplicate_counter_counts_repeats_and_names_the_first(tmp_path, memory_rows) -> None:
     counter = DuplicateCounter(tmp_path)
+    counter.memory_rows = memory_rows
     hashes = hash_values(pa.array(np.arange(100_000) % 70_000))[0]
-    counter.add(hashes, np.arange(1, 100_001))
+    for start in range(0, 100_000, 25_000):
+        counter.add(hashes[start:start + 25_000], np.arange(start + 1, start + 25_001))
     assert counter.finish() == (30_000, [70_001, 70_002, 70_003, 70_004, 70_005])
+    assert list(tmp_path.iterdir()) == []  # spill files are gone
 
 
 def test_mean_is_stable_for_large_offsets(tmp_path) -> None:

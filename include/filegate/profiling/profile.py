@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filegate.profiling.sketch import DistinctSketch, DuplicateCounter, combine, hash_values
+from filegate.profiling.sketch import DistinctSketch, DuplicateCounter, combine, hash_values, mix
 
 TOP_VALUES = 5
 EXACT_TOP_BELOW = 1_000  # a batch with fewer distinct values merges all their counts
@@ -161,7 +161,7 @@ class TableProfile:
         if self._duplicates is None:
             self._duplicates = DuplicateCounter(self.work_dir)
         assert row_hash is not None
-        self._duplicates.add(row_hash, row_numbers)
+        self._duplicates.add(mix(row_hash), row_numbers)
         self.rows += table.num_rows
 
     def finish(self) -> None:

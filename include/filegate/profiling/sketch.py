@@ -4,14 +4,15 @@
   hash over their bytes computed with numpy prefix sums (collisions ~ n²/2⁶⁵: one in 300,000 files of 10 M rows);
 - `DistinctSketch`: K-minimum-values distinct count, exact below K distinct values, ±1.6 % above;
 - `KeySet`: exact "seen before?" over hashes, as sorted numpy runs merged like an LSM tree (8 bytes per key);
-- `DuplicateCounter`: rows that repeat an earlier row, counted from row hashes spilled to disk buckets, so the
-  memory stays flat however large the file.
+- `DuplicateCounter`: rows that repeat an earlier row, counted from row hashes kept in memory up to 1 M rows
+  and spilled to disk buckets beyond, so the memory stays flat however large the file.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -99,11 +100,20 @@ def hash_values(values: pa.Array | pa.ChunkedArray, *, exact_ints: bool = False,
     elif pa.types.is_integer(kind) or pa.types.is_temporal(kind) or pa.types.is_boolean(kind):
         ints = pc.fill_null(_as_int64(values), 0).to_numpy(zero_copy_only=False)
         hashes = ints.view(U64).copy() if exact_ints else splitmix64(ints.view(U64))
-    else:  # decimals and anything else: their canonical text
+    elif pa.types.is_decimal128(kind):
+        hashes = _decimal_hash(values)
+    else:  # anything else: its canonical text
         hashes = _string_hash(pc.fill_null(values.cast(pa.string()), ""))
     if values.null_count:
         hashes[~valid] = 0
     return hashes, valid
+
+
+def _decimal_hash(values: pa.Array) -> np.ndarray:
+    """A decimal128 is two 64-bit words (low, high): mixed from its bits, never through its text."""
+    words = np.frombuffer(values.buffers()[1], dtype=U64, count=2 * len(values), offset=values.offset * 16)
+    low, high = words[0::2], words[1::2]
+    return splitmix64(low ^ splitmix64(high))
 
 
 def _text_hash(values: pa.Array, try_dictionary: bool) -> np.ndarray:
@@ -129,11 +139,14 @@ def _as_int64(values: pa.Array) -> pa.Array:
     return values.cast(pa.int64())
 
 
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique by sorting (numpy's hash-based unique is several times slower on uint64 keys)."""
+def sorted_unique(values: np.ndarray, *, runs: bool = False) -> np.ndarray:
+    """np.unique by sorting (numpy's hash-based unique is several times slower on uint64 keys).
+
+    `runs`: `values` is a few sorted runs laid end to end; numpy's stable sort (timsort) merges them in
+    linear time instead of sorting from scratch."""
     if len(values) < 2:
         return values.copy()
-    ordered = np.sort(values)
+    ordered = np.sort(values, kind="stable" if runs else None)
     keep = np.empty(len(ordered), dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
@@ -141,9 +154,17 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 
 def combine(row_hash: np.ndarray | None, column_hash: np.ndarray) -> np.ndarray:
+    """Folds one column's hashes into the row hashes (a polynomial with an odd multiplier: distinct rows of
+    well-mixed column hashes collide with probability 2⁻⁶⁴). `mix` the result once all columns are in."""
     if row_hash is None:
         return column_hash.copy()
-    return splitmix64(row_hash * U64(31) + column_hash)
+    row_hash *= U64(PRIME)
+    row_hash += column_hash
+    return row_hash
+
+
+def mix(row_hash: np.ndarray) -> np.ndarray:
+    return splitmix64(row_hash)
 
 
 class DistinctSketch:
@@ -204,36 +225,62 @@ class KeySet:
         while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]) \
                 and len(self.runs[-2]) + len(self.runs[-1]) <= MAX_RUN:
             last = self.runs.pop()
-            self.runs[-1] = sorted_unique(np.concatenate([self.runs[-1], last]))
+            self.runs[-1] = sorted_unique(np.concatenate([self.runs[-1], last]), runs=True)
         return repeated
 
 
 class DuplicateCounter:
-    """Counts rows equal to an earlier row. Row hashes and numbers go to disk buckets; `finish` reads one
-    bucket at a time, so memory stays flat whatever the file's size."""
+    """Counts rows equal to an earlier row. Row hashes and numbers stay in memory up to `memory_rows` (16 MB);
+    beyond that they go to disk buckets by their top bits, and `finish` reads one bucket at a time, so memory
+    stays flat whatever the file's size."""
 
     buckets = SPILL_BUCKETS  # the top 6 bits of a row hash pick its bucket
+    memory_rows = 1 << 20
 
     def __init__(self, work_dir: Path | None = None) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="fg-dups-", dir=work_dir)
-        self._files = [open(Path(self._dir.name) / f"{i}.bin", "wb") for i in range(self.buckets)]  # noqa: SIM115
+        self._work_dir = work_dir
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._files: list[Any] = []
+        self._hashes: list[np.ndarray] = []
+        self._numbers: list[np.ndarray] = []
+        self._buffered = 0
         self.rows = 0
 
     def add(self, row_hashes: np.ndarray, row_numbers: np.ndarray) -> None:
-        numbers = row_numbers.astype(np.int64).view(U64)
-        bucket = row_hashes >> U64(58)
-        order = np.argsort(bucket, kind="stable")
-        pairs = np.empty((len(row_hashes), 2), dtype=U64)
-        pairs[:, 0] = row_hashes[order]
-        pairs[:, 1] = numbers[order]
-        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1, dtype=U64))
+        self._hashes.append(row_hashes)
+        self._numbers.append(row_numbers.astype(np.int64, copy=False))
+        self._buffered += len(row_hashes)
+        self.rows += len(row_hashes)
+        if self._buffered >= self.memory_rows:
+            self._spill()
+
+    def _take_buffer(self) -> tuple[np.ndarray, np.ndarray]:
+        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, U64)
+        numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, np.int64)
+        self._hashes, self._numbers, self._buffered = [], [], 0
+        return hashes, numbers
+
+    def _spill(self) -> None:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="fg-dups-", dir=self._work_dir)
+            self._files = [open(Path(self._dir.name) / f"{i}.bin", "wb") for i in range(self.buckets)]  # noqa: SIM115
+        hashes, numbers = self._take_buffer()
+        bucket = (hashes >> U64(58)).astype(np.uint8)
+        order = np.argsort(bucket, kind="stable")  # a radix sort on 8 bits; keeps row order within a bucket
+        pairs = np.empty((len(hashes), 2), dtype=U64)
+        pairs[:, 0] = hashes[order]
+        pairs[:, 1] = numbers[order].view(U64)
+        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1, dtype=np.uint8 if self.buckets < 256
+                                                          else np.uint16))
         for i in range(self.buckets):
             if bounds[i + 1] > bounds[i]:
                 pairs[bounds[i]:bounds[i + 1]].tofile(self._files[i])
-        self.rows += len(row_hashes)
 
     def finish(self, samples: int = 5) -> tuple[int, list[int]]:
         """(rows repeating an earlier row, the first few of their row numbers)."""
+        if self._dir is None:  # the whole file fitted in memory
+            return _repeats(*self._take_buffer(), samples)
+        self._spill()
         duplicates = 0
         sample_rows: list[int] = []
         for handle in self._files:
@@ -241,20 +288,30 @@ class DuplicateCounter:
         try:
             for i in range(self.buckets):
                 pairs = np.fromfile(Path(self._dir.name) / f"{i}.bin", dtype=U64).reshape(-1, 2)
-                if len(pairs) < 2:
-                    continue
-                order = np.lexsort((pairs[:, 1], pairs[:, 0]))
-                ordered = pairs[order]
-                repeat = ordered[1:, 0] == ordered[:-1, 0]
-                duplicates += int(repeat.sum())
-                if repeat.any():  # the smallest few of every bucket hold the file's first few
-                    sample_rows.extend(int(r) for r in np.sort(ordered[1:, 1][repeat].view(np.int64))[:samples])
+                count, first = _repeats(pairs[:, 0], pairs[:, 1].view(np.int64), samples)
+                duplicates += count
+                sample_rows.extend(first)  # the smallest few of every bucket hold the file's first few
         finally:
-            self._dir.cleanup()
+            self.close()
         return duplicates, sorted(sample_rows)[:samples]
 
     def close(self) -> None:
+        self._hashes, self._numbers = [], []
         for handle in self._files:
             if not handle.closed:
                 handle.close()
-        self._dir.cleanup()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+
+def _repeats(hashes: np.ndarray, numbers: np.ndarray, samples: int) -> tuple[int, list[int]]:
+    """Rows whose hash equals an earlier row's, and the first few of them. `numbers` ascend (file order)."""
+    if len(hashes) < 2:
+        return 0, []
+    ordered = np.sort(hashes)
+    count = int(np.count_nonzero(ordered[1:] == ordered[:-1]))
+    if not count:
+        return 0, []
+    order = np.argsort(hashes, kind="stable")  # equal hashes keep file order: the first of each is the original
+    repeat = hashes[order][1:] == hashes[order][:-1]
+    return count, np.sort(numbers[order][1:][repeat])[:samples].tolist()

@@ -18,7 +18,8 @@ FLOAT_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
 DECIMAL_PRECISION = 18  # leaves room for arithmetic in derived columns (38 is the maximum)
-DATE_FORMATS = ["%Y-%m-%d"]
+ISO_DATE = "%Y-%m-%d"
+DATE_FORMATS = [ISO_DATE]
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 CastResult = tuple[pa.Array, pa.Array]
@@ -41,6 +42,18 @@ def type_for(kind: str, scale: int = 2) -> pa.DataType:
 
 
 ZERO = pa.scalar(0, pa.int32())
+
+
+def may_contain(text: pa.Array, needles: bytes) -> bool:
+    """False when no value can hold any of the bytes `needles`: one scan of the data buffer (memchr speed)
+    instead of a per-value kernel. A sliced array's buffer also holds its neighbours' bytes, so True only
+    means "look closer"."""
+    buffers = text.buffers()
+    data = buffers[2] if len(buffers) > 2 else None
+    if data is None or data.size == 0:
+        return False
+    raw = data.to_pybytes()
+    return any(raw.find(needle) >= 0 for needle in (bytes([b]) for b in needles))
 
 
 def is_empty(text: pa.Array) -> pa.Array:
@@ -120,7 +133,7 @@ def cast_decimal(text: pa.Array, column: Column) -> CastResult:
     fraction = rf"(\.\d{{0,{column.scale}}})?" if column.scale else r"\.?"
     pattern = rf"^[+-]?\d{{1,{DECIMAL_PRECISION - column.scale}}}{fraction}$"
     # Arrow also reads exponents (1e2); the contract's decimal is plain digits, so such a batch takes the slow path.
-    if not pc.any(pc.match_substring(text, "e", ignore_case=True)).as_py():
+    if not may_contain(text, b"eE") or not pc.any(pc.match_substring(text, "e", ignore_case=True)).as_py():
         try:
             return pc.cast(_empty_to_null(text), arrow_type(column)), _no_invalid(text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -177,6 +190,13 @@ def _parse_times(text: pa.Array, formats: list[str], unit_type: pa.DataType) -> 
 
 
 def cast_date(text: pa.Array, column: Column) -> CastResult:
+    if column.format in (None, ISO_DATE):
+        # Arrow's own ISO parser accepts exactly the canonical YYYY-MM-DD of real days (no 2026-02-30, no
+        # padding), which is what strptime plus the round trip accept, at a twentieth of the cost.
+        try:
+            return pc.cast(_empty_to_null(text), pa.date32()), _no_invalid(text)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     return _parse_times(text, [column.format] if column.format else DATE_FORMATS, pa.date32())
 
 

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from filegate.contracts.model import Column, Contract, RowRule
 from filegate.profiling.sketch import KeySet, hash_values
 from filegate.transforms.expressions import ExpressionError, columns_used, evaluate
-from filegate.validation.casts import arrow_type, cast_column
+from filegate.validation.casts import arrow_type, cast_column, may_contain
 
 ROW_COLUMN = "_row"
 REASONS_COLUMN = "_reasons"
@@ -130,7 +130,7 @@ class Validator:
 
         for name in self.header:
             text = batch.column(name)
-            if pc.any(pc.match_substring(text, NUL)).as_py():
+            if may_contain(text, b"\x00") and pc.any(pc.match_substring(text, NUL)).as_py():
                 fail(name, "nul", pc.match_substring(text, NUL),
                      lambda i, c=name: f"{c}: holds a NUL byte (\\x00): binary or corrupted data")
 
