@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from filegate.profiling.profile import TableProfile
-from filegate.profiling.sketch import DistinctSketch, DuplicateCounter, KeySet, hash_values
+from filegate.profiling.sketch import STRING_CHUNK_BYTES, DistinctSketch, DuplicateCounter, KeySet, hash_values
 
 
 def test_numeric_date_and_text_statistics(tmp_path) -> None:
@@ -60,12 +60,27 @@ def test_string_hash_ignores_offsets_and_separates_values() -> None:
     assert len(np.unique(hash_values(many)[0])) == 200_000
 
 
+def test_values_longer_than_a_hash_chunk_differ_by_their_last_byte() -> None:
+    long = "x" * (STRING_CHUNK_BYTES + 10)
+    hashes, _ = hash_values(pa.array(["short", long + "a", long + "b", long + "a"]))
+    assert hashes[1] != hashes[2] and hashes[1] == hashes[3]
+
+
 def test_key_set_marks_repeats_within_and_across_batches() -> None:
     keys = KeySet()
     first = keys.seen_before(np.array([5, 3, 5, 9], dtype=np.uint64))
     second = keys.seen_before(np.array([9, 1, 1, 3], dtype=np.uint64))
     assert first.tolist() == [False, False, True, False]
     assert second.tolist() == [True, False, True, True]
+
+
+def test_key_set_running_ids_then_a_repeat() -> None:
+    keys = KeySet()
+    assert not keys.seen_before(np.arange(1, 1001, dtype=np.uint64)).any()
+    assert not keys.seen_before(np.arange(1001, 2001, dtype=np.uint64)).any()
+    assert keys.seen_before(np.array([2001, 2002, 500, 2002], dtype=np.uint64)).tolist() == [False, False, True, True]
+    assert keys.seen_before(np.array([2003, 2004], dtype=np.uint64)).tolist() == [False, False]
+    assert keys.size == 2004
 
 
 @pytest.mark.parametrize("memory_rows", [1 << 20, 10_000], ids=["in-memory", "spilled"])

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import DEFAULT_BLOCK_SIZE, BadRow, ParseError, check_header_names, prefetch
+from filegate.parsers.base import DEFAULT_BLOCK_SIZE, BadRow, ParseError, check_header_names, coalesce, prefetch
 from filegate.parsers.source import detect_encoding, first_invalid_utf8, head_bytes, is_utf8, refuse_binary
 
 __all__ = ["BadRow", "CsvReader", "ParseError", "sniff_delimiter"]
@@ -139,7 +139,7 @@ class CsvReader:
             # An explicit OSFile: a path would be memory-mapped, and every page read stays in our RSS.
             with pa.OSFile(str(self.path), "rb") as raw, \
                     pacsv.open_csv(raw, read_options, parse_options, convert_options) as reader:
-                yield from reader
+                yield from coalesce(reader)
 
         last: pa.RecordBatch | None = None
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,6 +42,7 @@ __all__ = ["ARRIVAL_PARTITION", "FORMULA_PREFIXES", "EngineResult", "inert", "ru
 log = logging.getLogger(__name__)
 ARRIVAL_PARTITION = "arrival_date"
 PROGRESS_EVERY_S = 10.0
+PIPELINE_DEPTH = 2
 
 
 @dataclass
@@ -238,22 +240,25 @@ def _run(contract: Contract, reader: Reader, validator: Validator, header: list[
     aggregator = Aggregator(aggregate) if aggregate else None
     schema: dict[str, str] = {}
     row_no, last_log = 1, time.monotonic()
-    # Profiling and Parquet writing run beside validation (numpy and Arrow release the GIL); each has one
-    # worker, so batches stay in order, and at most one batch per worker is in flight, so memory stays bounded.
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="filegate-engine")
-    in_flight: list[Future[None]] = []
+    # Profiling and Parquet writing run beside validation (numpy and Arrow release the GIL). Each stage has one
+    # thread, so its batches stay in order; up to PIPELINE_DEPTH batches wait per stage, which absorbs the
+    # stages' uneven pace while memory stays bounded.
+    profiling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filegate-profile")
+    writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filegate-parquet")
+    in_flight: deque[Future[None]] = deque()
     try:
         for batch in reader.batches():
             checked = validator.validate(batch, first_row=row_no)
             row_no += batch.num_rows
             valid = apply_transforms(contract, checked.valid)
-            _drain(in_flight)
-            in_flight.append(pool.submit(profile.update, checked.valid, checked.valid_rows))
+            while len(in_flight) >= 2 * PIPELINE_DEPTH:
+                in_flight.popleft().result()
+            in_flight.append(profiling.submit(profile.update, checked.valid, checked.valid_rows))
             if aggregator is not None:
                 aggregator.update(valid)
             else:
                 schema = schema or {f.name: str(f.type) for f in valid.schema}
-                in_flight.append(pool.submit(parquet.write, valid))
+                in_flight.append(writing.submit(parquet.write, valid))
             rejects.write(checked.rejected)
             if time.monotonic() - last_log > PROGRESS_EVERY_S:
                 log.info("%d rows read, %d rejected so far", row_no - 1, rejects.rows)
@@ -278,7 +283,8 @@ def _run(contract: Contract, reader: Reader, validator: Validator, header: list[
     finally:
         for future in in_flight:
             future.cancel()
-        pool.shutdown(wait=True)
+        profiling.shutdown(wait=True)
+        writing.shutdown(wait=True)
         parquet.close()
         rejects.close()
         profile.close()
@@ -312,9 +318,9 @@ def _run(contract: Contract, reader: Reader, validator: Validator, header: list[
     return result
 
 
-def _drain(in_flight: list[Future[None]]) -> None:
+def _drain(in_flight: deque[Future[None]]) -> None:
     while in_flight:
-        in_flight.pop(0).result()
+        in_flight.popleft().result()
 
 
 def _issue(column: str, rule: str, count: int, total: int, samples: list[int | None], **extra: Any) -> dict[str, Any]:
