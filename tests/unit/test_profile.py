@@ -81,6 +81,35 @@ def test_key_set_running_ids_then_a_repeat() -> None:
     assert keys.seen_before(np.array([2001, 2002, 500, 2002], dtype=np.uint64)).tolist() == [False, False, True, True]
     assert keys.seen_before(np.array([2003, 2004], dtype=np.uint64)).tolist() == [False, False]
     assert keys.size == 2004
+    assert keys.interval_starts == [1, 2003] and keys.interval_ends == [2000, 2004]  # no array per id
+
+
+def test_key_set_agrees_with_a_python_set() -> None:
+    rng = np.random.default_rng(3)
+    keys, seen = KeySet(), set()
+    for batch in range(90):
+        if batch % 3 == 0:
+            values = np.arange(batch * 100, batch * 100 + 50)
+        elif batch % 3 == 1:
+            values = np.sort(rng.choice(10_000, 40, replace=False)) + batch * 100
+        else:
+            values = rng.integers(0, 9_000, 80)
+        values = values.astype(np.uint64)
+        expected = []
+        for key in values.tolist():
+            expected.append(key in seen)
+            seen.add(key)
+        assert keys.seen_before(values).tolist() == expected, batch
+    assert keys.size == len(seen)
+
+
+def test_key_set_gapped_ascending_ids_and_repeats_across_intervals() -> None:
+    keys = KeySet()
+    keys.seen_before(np.arange(10, 20, dtype=np.uint64))
+    keys.seen_before(np.array([30, 32, 34], dtype=np.uint64))
+    keys.seen_before(np.arange(40, 50, dtype=np.uint64))
+    probe = np.array([9, 10, 19, 20, 31, 32, 39, 49, 50, 9], dtype=np.uint64)
+    assert keys.seen_before(probe).tolist() == [False, True, True, False, False, True, False, True, False, True]
 
 
 @pytest.mark.parametrize("memory_rows", [1 << 20, 10_000], ids=["in-memory", "spilled"])

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filegate.profiling.sketch import DistinctSketch, DuplicateCounter, combine, hash_values, mix
+from filegate.profiling.sketch import DistinctSketch, DuplicateCounter, FewDistinct, combine, hash_values, mix
 
 TOP_VALUES = 5
 EXACT_TOP_BELOW = 1_000  # a batch with fewer distinct values merges all their counts
@@ -57,13 +57,16 @@ class ColumnProfile:
     top: Counter[str] = field(default_factory=Counter)
     top_exact: bool = True
 
-    def update(self, values: pa.Array, hashes: np.ndarray, valid: np.ndarray) -> None:
+    def update(self, values: pa.Array, hashes: np.ndarray, valid: np.ndarray, few: FewDistinct | None = None) -> None:
+        """`few`: the text column's dictionary encoding, when it has few distinct values (saves a second pass)."""
         self.count += len(values)
         self.nulls += values.null_count
         if len(values) == values.null_count:
             return
         kind = values.type
-        if self.distinct.exact:
+        if self.distinct.exact and few is not None:
+            self.distinct.update(few.hashes)
+        elif self.distinct.exact:
             unique = pc.drop_null(pc.unique(values))
             self.distinct.update(hash_values(unique)[0])
         else:
@@ -76,7 +79,7 @@ class ColumnProfile:
         if _is_numeric(kind):
             self._merge_moments(values if pa.types.is_floating(kind) else pc.cast(values, pa.float64()))
         if (_is_text(kind) or pa.types.is_boolean(kind)) and not self._mostly_distinct():
-            self._merge_top(values)
+            self._merge_top(values, few)
 
     def _mostly_distinct(self) -> bool:
         """A key-like column (most values distinct) has no meaningful top values: stop counting them."""
@@ -97,14 +100,18 @@ class ColumnProfile:
         self.m2 += m2 + delta * delta * self.numeric_count * n / total
         self.numeric_count = total
 
-    def _merge_top(self, values: pa.Array) -> None:
-        counts = pc.value_counts(pc.drop_null(values))
-        if len(counts) > EXACT_TOP_BELOW:
+    def _merge_top(self, values: pa.Array, few: FewDistinct | None = None) -> None:
+        if few is not None:
+            distinct = few.dictionary
+            numbers = np.bincount(few.codes[few.codes >= 0], minlength=len(distinct))
+        else:
+            counts = pc.value_counts(pc.drop_null(values))
+            distinct, numbers = counts.field("values"), counts.field("counts").to_numpy()
+        if len(numbers) > EXACT_TOP_BELOW:
             self.top_exact = False
-            numbers = counts.field("counts").to_numpy()
             heavy = np.argpartition(-numbers, HEAVY_PER_BATCH)[:HEAVY_PER_BATCH]
-            counts = counts.take(pa.array(heavy))
-        for value, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True):
+            distinct, numbers = distinct.take(pa.array(heavy)), numbers[heavy]
+        for value, count in zip(distinct.to_pylist(), numbers.tolist(), strict=True):
             self.top[str(value).lower() if isinstance(value, bool) else str(value)] += count
         if len(self.top) > 10 * TOP_KEEP:
             self.top = Counter(dict(self.top.most_common(TOP_KEEP)))
@@ -155,9 +162,13 @@ class TableProfile:
             profile = self.columns.get(name)
             if profile is None:
                 profile = self.columns[name] = ColumnProfile(name, str(values.type))
-            hashes, valid = hash_values(values, few_distinct=profile.distinct.exact)
+            few = FewDistinct.of(values) if _is_text(values.type) and profile.distinct.exact else None
+            if few is not None:
+                hashes, valid = few.row_hashes(), few.codes >= 0
+            else:
+                hashes, valid = hash_values(values, few_distinct=False)
             row_hash = combine(row_hash, hashes)
-            profile.update(values, hashes, valid)
+            profile.update(values, hashes, valid, few)
         if self._duplicates is None:
             self._duplicates = DuplicateCounter(self.work_dir)
         assert row_hash is not None

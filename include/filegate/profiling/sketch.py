@@ -3,7 +3,8 @@
 - `hash_values`: int/date/time values through splitmix64 (a bijection: exact), strings through a polynomial
   hash over their bytes computed with numpy prefix sums (collisions ~ n²/2⁶⁵: one in 300,000 files of 10 M rows);
 - `DistinctSketch`: K-minimum-values distinct count, exact below K distinct values, ±1.6 % above;
-- `KeySet`: exact "seen before?" over hashes, as sorted numpy runs merged like an LSM tree (8 bytes per key);
+- `KeySet`: exact "seen before?" over hashes, as sorted numpy runs merged like an LSM tree (8 bytes per key;
+  running ids as intervals, in constant memory);
 - `DuplicateCounter`: rows that repeat an earlier row, counted from row hashes kept in memory up to 1 M rows
   and spilled to disk buckets beyond, so the memory stays flat however large the file.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ INV_PRIME = pow(PRIME, -1, 1 << 64)
 STRING_CHUNK_BYTES = 1 << 18  # 256 KB: the prefix sums stay in cache (twice as fast as 1 MB)
 KMV_K = 4096
 SPILL_BUCKETS = 64
-MAX_RUN = 1 << 21  # runs stop merging at 2 M keys: a merge's temporary copies stay near 50 MB
+MAX_RUN = 1 << 20  # runs stop merging at 1 M keys: a merge's temporary copies stay near 25 MB
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -122,16 +124,36 @@ def _decimal_hash(values: pa.Array) -> np.ndarray:
     return splitmix64(low ^ splitmix64(high))
 
 
+@dataclass(frozen=True)
+class FewDistinct:
+    """A text array with few distinct values as its dictionary (present values only), one code per row (-1 for
+    null) and each dictionary entry's hash: distinct counts, top values and row hashes all come from it."""
+
+    dictionary: pa.Array
+    codes: np.ndarray
+    hashes: np.ndarray
+
+    @classmethod
+    def of(cls, values: pa.Array) -> FewDistinct | None:
+        """None unless the array is long enough and its distinct values are at most a quarter of its rows."""
+        if len(values) < 1024:
+            return None
+        encoded = pc.dictionary_encode(values)
+        if len(encoded.dictionary) * 4 > len(values):
+            return None
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        return cls(encoded.dictionary, codes, _string_hash(encoded.dictionary))
+
+    def row_hashes(self) -> np.ndarray:
+        hashes = self.hashes[self.codes]
+        hashes[self.codes < 0] = 0
+        return hashes
+
+
 def _text_hash(values: pa.Array, try_dictionary: bool) -> np.ndarray:
     """Few distinct values (codes, statuses): hash the dictionary and take; else hash every value's bytes."""
-    if not try_dictionary or len(values) < 1024:
-        return _string_hash(values)
-    encoded = pc.dictionary_encode(values)
-    if len(encoded.dictionary) * 4 > len(values):
-        return _string_hash(values)
-    table = _string_hash(encoded.dictionary)
-    indices = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
-    return table[indices]
+    few = FewDistinct.of(values) if try_dictionary else None
+    return few.row_hashes() if few is not None else _string_hash(values)
 
 
 def _as_int64(values: pa.Array) -> pa.Array:
@@ -204,10 +226,13 @@ class DistinctSketch:
 
 
 class KeySet:
-    """Exact membership over uint64 keys: sorted runs, merged when a run reaches its elder's size."""
+    """Exact membership over uint64 keys: sorted runs, merged when a run reaches its elder's size; keys that
+    arrive as consecutive ascending integers (running ids) are kept as intervals, in constant memory."""
 
     def __init__(self) -> None:
         self.runs: list[np.ndarray] = []
+        self.interval_starts: list[int] = []
+        self.interval_ends: list[int] = []  # inclusive
         self.size = 0
         self.largest: int | None = None
 
@@ -218,7 +243,10 @@ class KeySet:
             return repeated
         if (self.largest is None or int(keys[0]) > self.largest) and bool(np.all(keys[1:] > keys[:-1])):
             # Ascending keys above all seen so far (a file's running ids): nothing to look up.
-            self._remember(keys.copy())
+            if int(keys[-1]) - int(keys[0]) == len(keys) - 1:
+                self._remember_interval(int(keys[0]), int(keys[-1]))
+            else:
+                self._remember(keys.copy())
             return repeated
         order = np.argsort(keys, kind="stable")
         ordered = keys[order]
@@ -229,9 +257,23 @@ class KeySet:
             at = np.searchsorted(run, ordered)
             at[at == len(run)] = len(run) - 1
             in_order |= run[at] == ordered
+        if self.interval_starts:
+            starts = np.array(self.interval_starts, dtype=U64)
+            at = np.searchsorted(starts, ordered, side="right").astype(np.int64) - 1
+            ends = np.array(self.interval_ends, dtype=U64)
+            in_order |= (at >= 0) & (ordered <= ends[np.maximum(at, 0)])
         repeated[order] = in_order
         self._remember(ordered[~in_order])  # already sorted and distinct
         return repeated
+
+    def _remember_interval(self, low: int, high: int) -> None:
+        if self.interval_ends and self.interval_ends[-1] == low - 1:
+            self.interval_ends[-1] = high
+        else:
+            self.interval_starts.append(low)
+            self.interval_ends.append(high)
+        self.largest = high
+        self.size += high - low + 1
 
     def _remember(self, fresh: np.ndarray) -> None:
         if len(fresh) == 0:
