@@ -8,7 +8,9 @@
 Prints wall time, rows/s, MB/s and peak RSS for each, and the ratios; goals are printed, never asserted.
 Sizes: FILEGATE_BENCH_ROWS (default 1,000,000) for the 1x file; the second file is 10x that
 (FILEGATE_BENCH_SCALE, default 10). Baseline (a) runs on at most FILEGATE_BENCH_A_ROWS rows (default 100,000)
-and is scaled linearly to the file (its cost is per row), which the output says.
+and is scaled linearly to the file (its cost is per row), which the output says. The other contenders take turns
+for FILEGATE_BENCH_REPEATS rounds (default 3) and each figure is the median: a shared machine's slow spells
+then hit every contender alike instead of deciding a ratio.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = int(os.environ.get("FILEGATE_BENCH_ROWS", "1000000"))
 SCALE = int(os.environ.get("FILEGATE_BENCH_SCALE", "10"))
 A_ROWS = int(os.environ.get("FILEGATE_BENCH_A_ROWS", "100000"))
+REPEATS = int(os.environ.get("FILEGATE_BENCH_REPEATS", "3"))
 HEADER = "id,event_date,customer,country,status,quantity,price,discount,score,note"
 CONTRACT = {
     "name": "bench",
@@ -235,16 +239,29 @@ def main() -> bool:
             megabytes = path.stat().st_size / 1e6
             print(f"\n{rows:,} rows x 10 columns, {megabytes:,.0f} MB (generated in "
                   f"{time.perf_counter() - started:.0f} s)", flush=True)
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in CONTENDERS}
+            # Contenders take turns, REPEATS rounds, so a slow spell of the machine hits all of them alike; each
+            # figure is the median of its rounds. (a) is measured once: its cost per row does not vary.
+            for round_no in range(REPEATS):
+                for name in CONTENDERS:
+                    if (name == "ours_partitioned" and factor != 1) or (name == "a_rowwise" and round_no):
+                        continue
+                    runs[name].append(measure(name, path))
             figures: dict[str, dict[str, float]] = {}
-            for name in CONTENDERS:
-                if name == "ours_partitioned" and factor != 1:
+            for name, measured in runs.items():
+                if not measured:
                     continue
-                figure = measure(name, path)
+                figure = {key: statistics.median(run[key] for run in measured) for key in ("seconds", "peak_mb",
+                                                                                              "cpu")}
+                figure["rows"] = measured[0]["rows"]
                 if name == "a_rowwise" and figure["rows"] < rows:
                     sampled = figure["rows"]
                     figure["seconds"] *= rows / sampled
                     figure["cpu"] *= rows / sampled
                     figure["note"] = f"measured on {sampled:,.0f} rows, time scaled x{rows / sampled:.1f}"
+                elif len(measured) > 1:
+                    figure["note"] = (f"median of {len(measured)}: "
+                                      + ", ".join(f"{run['seconds']:.2f}" for run in measured) + " s")
                 figure["rows"] = rows
                 figures[name] = figure
                 note = f"   [{figure['note']}]" if "note" in figure else ""

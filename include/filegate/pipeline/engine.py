@@ -168,6 +168,7 @@ class _PartitionWriters:
             start = end
 
     def close(self) -> None:
+        """Writes what is buffered and closes every file; closing again does nothing."""
         for value in list(self.buffers):
             self._flush(value)
         for writer in self.writers.values():
@@ -271,7 +272,9 @@ def _run(contract: Contract, reader: Reader, validator: Validator, header: list[
                 parquet.write(totals)
         if reader.bad_rows:
             rejects.write(rejects_from_bad_rows(header, [(b.line, b.reason, b.text) for b in reader.bad_rows]))
-        profile.finish()
+        # The duplicate count's final sort and the last row groups' writing overlap too.
+        in_flight.extend([profiling.submit(profile.finish), writing.submit(parquet.close)])
+        _drain(in_flight)
     except ParseError as exc:
         return _quarantined(f"{exc} (after {row_no - 1} rows)", started, rows_total=row_no - 1, source=source,
                             inferred_schema=inferred)
