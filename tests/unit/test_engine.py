@@ -60,6 +60,17 @@ def test_duplicate_key_is_rejected_after_first(orders: Contract, tmp_path: Path)
     result = run(orders, tmp_path, HEADER + "".join(rows))
     assert result.rows_rejected == 1
     assert "order_id: '3' appears more than once" in result.rejected_file.read_text()
+    # The exact repeat of row 3 never reaches the profile: with a non-null unique key, no valid row can repeat.
+    assert result.duplicate_rows == 0
+    assert not any(i["rule"] == "duplicate_row" for i in result.issues)
+
+
+def test_duplicate_rows_are_counted_when_no_key_rules_them_out(tmp_path: Path) -> None:
+    contract = Contract.model_validate({"name": "nokey", "description": "no key", "format": {"type": "csv"},
+                                        "schema": {"columns": [{"name": "n", "type": "int"}]}})
+    result = run(contract, tmp_path, "n\n1\n2\n1\n1\n")
+    assert (result.duplicate_rows, result.rows_rejected) == (2, 0)
+    assert [i["sample_rows"] for i in result.issues if i["rule"] == "duplicate_row"] == [[3, 4]]
 
 
 def test_too_many_rejects_quarantines_the_file(orders: Contract, tmp_path: Path) -> None:

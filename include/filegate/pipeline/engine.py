@@ -236,7 +236,9 @@ def _run(contract: Contract, reader: Reader, validator: Validator, header: list[
                                 None if partition_by else arrived.isoformat(),
                                 contract.destinations.parquet.compression)
     rejects = _RejectWriter(work_dir / "rejected.csv", header)
-    profile = TableProfile(work_dir=work_dir)
+    # Rows that passed a non-null unique column's check all differ: no duplicate-row pass needed.
+    profile = TableProfile(work_dir=work_dir,
+                           distinct_rows=any(c.unique and not c.nullable for c in validator.columns))
     aggregate = contract.aggregate
     aggregator = Aggregator(aggregate) if aggregate else None
     schema: dict[str, str] = {}

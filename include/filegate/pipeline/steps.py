@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import posixpath
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 from filegate.contracts.model import Contract
@@ -28,6 +30,8 @@ from filegate.storage import keys
 from filegate.storage.s3 import list_keys, sha256_of_object
 
 log = logging.getLogger(__name__)
+DEFAULT_FILE_WORKERS = 4
+DEFAULT_PARALLEL_MAX_BYTES = 32 << 20
 MAX_SWEEP_DAYS = 366  # longer ranges list the whole feed prefix once instead of one listing per day
 
 
@@ -137,15 +141,18 @@ def reprocess_hint(file_id: int) -> str:
 
 def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor, *,
                   file_ids: Iterable[int] | None = None, limit: int = 500, last_try: bool = True,
-                  invoker: Invoker | None = None) -> StepReport:
+                  invoker: Invoker | None = None, workers: int | None = None) -> StepReport:
     """Claims queued files and runs each through the engine; valid output is published, bad files quarantined.
 
-    Heavy files (the contract's `heavy` settings) run on Lambda through `invoker` (filegate.pipeline.heavy)."""
+    Heavy files (the contract's `heavy` settings) run on Lambda through `invoker` (filegate.pipeline.heavy).
+    Small files run `workers` at a time (a burst is mostly waiting on S3 and Postgres); files over
+    FILEGATE_PARALLEL_MAX_BYTES run one at a time after them, so a worker never holds several big files."""
     report = StepReport()
     claimed = store.claim(actor, feed=contract.name, file_ids=list(file_ids) if file_ids is not None else None,
                           limit=limit)
     log.info("claimed %d file(s) of feed %s", len(claimed), contract.name)
-    for row in claimed:
+
+    def one(row: dict[str, Any]) -> tuple[str, str | None]:
         file_id = row["id"]
         arrived = row["arrived_on"] or row["created_at"].date()
         try:
@@ -153,12 +160,10 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
         except Exception as exc:  # one file's infrastructure error must not stop the batch
             reason = f"processing {row['name']} failed: {type(exc).__name__}: {exc}"
             log.exception("file #%s: %s", file_id, reason)
-            if last_try:
-                store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
-                report.failed.append(file_id)
-            else:
-                report.retry[file_id] = reason
-            continue
+            if not last_try:
+                return "retry", reason
+            store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
+            return "failed", reason
         engine = outcome.engine
         store.record_quality(file_id, rows_total=engine.rows_total, rows_valid=engine.rows_valid,
                              rows_rejected=engine.rows_rejected,
@@ -166,14 +171,44 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                              column_stats=engine.column_stats, issues=engine.issues)
         if outcome.status == "quarantined":
             store.transition(file_id, Status.QUARANTINED, actor, error=outcome.reason, outputs=outcome.outputs)
-            report.quarantined.append(file_id)
+            return "quarantined", outcome.reason
+        store.save_outputs(file_id, outcome.outputs)
+        return "done", None
+
+    outcomes = for_each_file(claimed, one, workers)
+    for row in claimed:
+        kind, reason = outcomes[row["id"]]
+        if kind == "retry":
+            report.retry[row["id"]] = reason or ""
         else:
-            store.save_outputs(file_id, outcome.outputs)
-            report.done.append(file_id)
+            getattr(report, kind).append(row["id"])
     if report.retry:
         raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()),
                                report)
     return report
+
+
+T = TypeVar("T")
+
+
+def for_each_file(rows: list[dict[str, Any]], work: Callable[[dict[str, Any]], T],
+                  workers: int | None = None) -> dict[int, T]:
+    """`work` for every file row, by file id: small files `workers` at a time (FILEGATE_FILE_WORKERS, default
+    4), then files over FILEGATE_PARALLEL_MAX_BYTES (default 32 MB) one by one. `work` handles its own errors."""
+    workers = workers or int(os.environ.get("FILEGATE_FILE_WORKERS") or DEFAULT_FILE_WORKERS)
+    big = int(os.environ.get("FILEGATE_PARALLEL_MAX_BYTES") or DEFAULT_PARALLEL_MAX_BYTES)
+    small = [row for row in rows if (row.get("size_bytes") or 0) <= big]
+    large = [row for row in rows if (row.get("size_bytes") or 0) > big]
+    results: dict[int, T] = {}
+    if workers > 1 and len(small) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(small)), thread_name_prefix="filegate-file") as pool:
+            for row, result in zip(small, pool.map(work, small), strict=True):
+                results[row["id"]] = result
+    else:
+        large = small + large
+    for row in large:
+        results[row["id"]] = work(row)
+    return results
 
 
 def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor,

@@ -142,7 +142,11 @@ class ColumnProfile:
 
 @dataclass
 class TableProfile:
+    """`distinct_rows`: the rows are known to differ (they passed a non-null unique column's check), so no row
+    can repeat another and the duplicate-row pass is skipped: its count is exactly 0."""
+
     work_dir: Path | None = None
+    distinct_rows: bool = False
     columns: dict[str, ColumnProfile] = field(default_factory=dict)
     rows: int = 0
     _duplicates: DuplicateCounter | None = None
@@ -167,13 +171,16 @@ class TableProfile:
                 hashes, valid = few.row_hashes(), few.codes >= 0
             else:
                 hashes, valid = hash_values(values, few_distinct=False)
-            row_hash = combine(row_hash, hashes)
+            if not self.distinct_rows:
+                row_hash = combine(row_hash, hashes)
             profile.update(values, hashes, valid, few)
+        self.rows += table.num_rows
+        if self.distinct_rows:
+            return
         if self._duplicates is None:
             self._duplicates = DuplicateCounter(self.work_dir)
         assert row_hash is not None
         self._duplicates.add(mix(row_hash), row_numbers)
-        self.rows += table.num_rows
 
     def finish(self) -> None:
         if self._duplicates is not None:
