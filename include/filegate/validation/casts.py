@@ -100,7 +100,7 @@ def _by_pattern(values: pa.Array, pattern: str, target: pa.DataType) -> CastResu
 def _empty_to_null(text: pa.Array) -> pa.Array:
     """Cheap: only the empty string becomes null (no copy of the text); padded values go the slow path."""
     empty = is_empty(text)
-    if not pc.any(empty).as_py():
+    if not empty.true_count:
         return text
     return pc.if_else(empty, pa.scalar(None, pa.string()), text)
 
@@ -122,8 +122,9 @@ def cast_int(text: pa.Array, column: Column) -> CastResult:
 def cast_float(text: pa.Array, column: Column) -> CastResult:
     typed, invalid = _fast_or_pattern(text, FLOAT_PATTERN, pa.float64())
     # Arrow reads nan and inf; a contract's float means a finite number, as the slow path's pattern says.
-    not_finite = pc.fill_null(pc.invert(pc.is_finite(typed)), False)
-    if pc.any(not_finite).as_py():
+    finite = pc.is_finite(typed)
+    if finite.false_count:  # null stays null; false is nan or ±inf
+        not_finite = pc.fill_null(pc.invert(finite), False)
         typed = pc.if_else(not_finite, pa.scalar(None, pa.float64()), typed)
         invalid = pc.or_(invalid, not_finite)
     return typed, invalid
