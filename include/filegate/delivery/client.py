@@ -228,10 +228,24 @@ def _session(target: ApiTarget) -> requests.Session:
     return session
 
 
+@dataclass
+class SharedLimits:
+    """A target's concurrency and rate limit, shared by every file being delivered to it at once."""
+
+    slots: threading.BoundedSemaphore
+    limiter: TokenBucket | None
+
+    @classmethod
+    def for_target(cls, target: ApiTarget) -> SharedLimits:
+        return cls(threading.BoundedSemaphore(max(target.concurrency, 1)),
+                   TokenBucket(target.rate_limit_per_s) if target.rate_limit_per_s else None)
+
+
 def deliver_records(batches: Iterable[list[dict[str, Any]]], target: ApiTarget, *, file_id: int, sha256: str,
                     batch_size: int, acknowledged: set[str], recorder: CallRecorder,
-                    session: requests.Session | None = None) -> DeliveryResult:
-    """Posts every batch not yet acknowledged, at most `target.concurrency` at a time.
+                    session: requests.Session | None = None, shared: SharedLimits | None = None) -> DeliveryResult:
+    """Posts every batch not yet acknowledged, at most `target.concurrency` at a time (`shared`: limits held
+    with other files delivered at the same time, so that together they keep the target's concurrency and rate).
 
     Reading stops early after `target.stop_after_failed_batches` batches in a row fail for good (an API that
     refuses everything, e.g. 401, should not be hammered with thousands of batches); what was not attempted is
@@ -240,7 +254,8 @@ def deliver_records(batches: Iterable[list[dict[str, Any]]], target: ApiTarget, 
     result = DeliveryResult()
     own_session = session is None
     session = session or _session(target)
-    limiter = TokenBucket(target.rate_limit_per_s) if target.rate_limit_per_s else None
+    shared = shared or SharedLimits.for_target(target)
+    limiter = shared.limiter
     secrets = target.secrets()
     window = max(2 * target.concurrency, 1)
     lock = threading.Lock()
@@ -248,8 +263,9 @@ def deliver_records(batches: Iterable[list[dict[str, Any]]], target: ApiTarget, 
 
     def send(batch_no: int, records: list[dict[str, Any]]) -> tuple[int, int, BatchOutcome]:
         key = idempotency_key(sha256, batch_no, batch_size)
-        outcome = post_batch(session, target, records, key=key, file_id=file_id, batch_no=batch_no,
-                             recorder=recorder, limiter=limiter, secrets=secrets)
+        with shared.slots:
+            outcome = post_batch(session, target, records, key=key, file_id=file_id, batch_no=batch_no,
+                                 recorder=recorder, limiter=limiter, secrets=secrets)
         return batch_no, len(records), outcome
 
     def collect(done: Iterable[Future[tuple[int, int, BatchOutcome]]]) -> None:

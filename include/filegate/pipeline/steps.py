@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 from filegate.contracts.model import Contract
-from filegate.delivery.client import ApiTarget, deliver_records
+from filegate.delivery.client import ApiTarget, SharedLimits, deliver_records
 from filegate.delivery.payload import PayloadError, iter_payload_batches
 from filegate.delivery.template import PayloadTemplate
 from filegate.pipeline.heavy import Invoker, process_routed
@@ -98,23 +98,27 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
             continue
         wanted.append(key)
     known = store.find_by_raw_keys(wanted)
-    queued: list[int] = []
-    for key in wanted:
-        if key in known:
-            if known[key]["status"] == Status.DOWNLOADED:
-                queued += store.queue([known[key]["id"]], actor)
-            continue
+    to_queue = [known[key]["id"] for key in wanted if key in known and known[key]["status"] == Status.DOWNLOADED]
+    fresh = [key for key in wanted if key not in known]
+
+    def read(key: str) -> tuple[str, int, str | None, dict[str, Any] | None]:
         sha256, size = sha256_of_object(s3, bucket, key)
         source_path, params = _ingested_from(s3, bucket, key) if contract.source.kind == "ftp" else (None, None)
-        registration = store.register(
-            feed=contract.name, source=contract.source.kind, raw_key=key, name=posixpath.basename(key),
-            sha256=sha256, size_bytes=size, actor=actor, arrived_on=keys.arrival_date_from_raw_key(key),
-            source_path=source_path, params=params,
-        )
-        if registration.status == Status.DOWNLOADED:
-            queued += store.queue([registration.file_id], actor)
-        log.info("registered %s as file #%s (%s)", key, registration.file_id, registration.status)
-    return queued
+        return sha256, size, source_path, params
+
+    # Reading (hashing) the objects runs several at a time; registering stays in key order, so that of two
+    # files with the same content the first by name is the original, whatever the timing.
+    with ThreadPoolExecutor(max_workers=file_workers(), thread_name_prefix="filegate-register") as pool:
+        for key, (sha256, size, source_path, params) in zip(fresh, pool.map(read, fresh), strict=True):
+            registration = store.register(
+                feed=contract.name, source=contract.source.kind, raw_key=key, name=posixpath.basename(key),
+                sha256=sha256, size_bytes=size, actor=actor, arrived_on=keys.arrival_date_from_raw_key(key),
+                source_path=source_path, params=params,
+            )
+            if registration.status == Status.DOWNLOADED:
+                to_queue.append(registration.file_id)
+            log.info("registered %s as file #%s (%s)", key, registration.file_id, registration.status)
+    return store.queue(to_queue, actor) if to_queue else []
 
 
 def _sweep_prefixes(contract: Contract, since: date | None, until: date | None) -> list[str]:
@@ -139,6 +143,52 @@ def reprocess_hint(file_id: int) -> str:
             f"(file_ids=[{file_id}])")
 
 
+T = TypeVar("T")
+
+
+def file_workers() -> int:
+    """How many files a step handles at once (FILEGATE_FILE_WORKERS, default 4)."""
+    return max(int(os.environ.get("FILEGATE_FILE_WORKERS") or DEFAULT_FILE_WORKERS), 1)
+
+
+Outcome = tuple[str, str | None]  # ("done" | "quarantined" | "failed" | "retry", reason)
+
+
+def _step_report(rows: list[dict[str, Any]], outcomes: dict[int, Outcome]) -> StepReport:
+    """The step's report in the rows' order; files to retry make the step raise, after the others are done."""
+    report = StepReport()
+    for row in rows:
+        kind, reason = outcomes[row["id"]]
+        if kind == "retry":
+            report.retry[row["id"]] = reason or ""
+        else:
+            getattr(report, kind).append(row["id"])
+    if report.retry:
+        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()),
+                               report)
+    return report
+
+
+def for_each_file(rows: list[dict[str, Any]], work: Callable[[dict[str, Any]], T],
+                  workers: int | None = None) -> dict[int, T]:
+    """`work` for every file row, by file id: small files `workers` at a time (FILEGATE_FILE_WORKERS, default
+    4), then files over FILEGATE_PARALLEL_MAX_BYTES (default 32 MB) one by one. `work` handles its own errors."""
+    workers = workers or file_workers()
+    big = int(os.environ.get("FILEGATE_PARALLEL_MAX_BYTES") or DEFAULT_PARALLEL_MAX_BYTES)
+    small = [row for row in rows if (row.get("size_bytes") or 0) <= big]
+    large = [row for row in rows if (row.get("size_bytes") or 0) > big]
+    results: dict[int, T] = {}
+    if workers > 1 and len(small) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(small)), thread_name_prefix="filegate-file") as pool:
+            for row, result in zip(small, pool.map(work, small), strict=True):
+                results[row["id"]] = result
+    else:
+        large = small + large
+    for row in large:
+        results[row["id"]] = work(row)
+    return results
+
+
 def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor, *,
                   file_ids: Iterable[int] | None = None, limit: int = 500, last_try: bool = True,
                   invoker: Invoker | None = None, workers: int | None = None) -> StepReport:
@@ -147,12 +197,11 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
     Heavy files (the contract's `heavy` settings) run on Lambda through `invoker` (filegate.pipeline.heavy).
     Small files run `workers` at a time (a burst is mostly waiting on S3 and Postgres); files over
     FILEGATE_PARALLEL_MAX_BYTES run one at a time after them, so a worker never holds several big files."""
-    report = StepReport()
     claimed = store.claim(actor, feed=contract.name, file_ids=list(file_ids) if file_ids is not None else None,
                           limit=limit)
     log.info("claimed %d file(s) of feed %s", len(claimed), contract.name)
 
-    def one(row: dict[str, Any]) -> tuple[str, str | None]:
+    def one(row: dict[str, Any]) -> Outcome:
         file_id = row["id"]
         arrived = row["arrived_on"] or row["created_at"].date()
         try:
@@ -175,62 +224,35 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
         store.save_outputs(file_id, outcome.outputs)
         return "done", None
 
-    outcomes = for_each_file(claimed, one, workers)
-    for row in claimed:
-        kind, reason = outcomes[row["id"]]
-        if kind == "retry":
-            report.retry[row["id"]] = reason or ""
-        else:
-            getattr(report, kind).append(row["id"])
-    if report.retry:
-        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()),
-                               report)
-    return report
-
-
-T = TypeVar("T")
-
-
-def for_each_file(rows: list[dict[str, Any]], work: Callable[[dict[str, Any]], T],
-                  workers: int | None = None) -> dict[int, T]:
-    """`work` for every file row, by file id: small files `workers` at a time (FILEGATE_FILE_WORKERS, default
-    4), then files over FILEGATE_PARALLEL_MAX_BYTES (default 32 MB) one by one. `work` handles its own errors."""
-    workers = workers or int(os.environ.get("FILEGATE_FILE_WORKERS") or DEFAULT_FILE_WORKERS)
-    big = int(os.environ.get("FILEGATE_PARALLEL_MAX_BYTES") or DEFAULT_PARALLEL_MAX_BYTES)
-    small = [row for row in rows if (row.get("size_bytes") or 0) <= big]
-    large = [row for row in rows if (row.get("size_bytes") or 0) > big]
-    results: dict[int, T] = {}
-    if workers > 1 and len(small) > 1:
-        with ThreadPoolExecutor(max_workers=min(workers, len(small)), thread_name_prefix="filegate-file") as pool:
-            for row, result in zip(small, pool.map(work, small), strict=True):
-                results[row["id"]] = result
-    else:
-        large = small + large
-    for row in large:
-        results[row["id"]] = work(row)
-    return results
+    return _step_report(claimed, for_each_file(claimed, one, workers))
 
 
 def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor,
-                  file_ids: Iterable[int], target: ApiTarget | None, *, last_try: bool = True) -> StepReport:
+                  file_ids: Iterable[int], target: ApiTarget | None, *, last_try: bool = True,
+                  workers: int | None = None) -> StepReport:
     """Posts each processed file's records to the feed's API, then marks it `processed`.
 
     A file whose batches were all acknowledged becomes `processed`. Otherwise the task is retried (acknowledged
     batches are skipped, so a retry posts only what is missing) unless this is the last try or the API refused
-    the batches outright (4xx): then the file becomes `failed`, naming the failed batches.
+    the batches outright (4xx): then the file becomes `failed`, naming the failed batches. Several files are
+    delivered at once (as in process_files); together they keep the target's concurrency and rate limit.
     """
-    report = StepReport()
     api = contract.destinations.api
     template = PayloadTemplate.compile(api.payload) if api is not None else None
+    shared = SharedLimits.for_target(target) if target is not None else None
+    rows = []
     for file_id in file_ids:
         row = store.get_file(file_id)
         if row is None or row["status"] != Status.PROCESSING or row["last_run_id"] != actor.run_id:
             log.info("file #%s is not held by this run (status %s); skipping", file_id, row and row["status"])
             continue
+        rows.append(row)
+
+    def one(row: dict[str, Any]) -> Outcome:
+        file_id = row["id"]
         if api is None or target is None or template is None:
             store.transition(file_id, Status.PROCESSED, actor, message="no API destination configured")
-            report.done.append(file_id)
-            continue
+            return "done", None
         result = None
         give_up = last_try
         try:
@@ -244,7 +266,7 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                 result = deliver_records(
                     iter_payload_batches(local, template, api.batch_size, meta), target, file_id=file_id,
                     sha256=row["sha256"], batch_size=api.batch_size, acknowledged=store.acknowledged_keys(file_id),
-                    recorder=store,
+                    recorder=store, shared=shared,
                 )
         except PayloadError as exc:  # the contract and the data disagree: retrying cannot help
             reason = f"cannot build the API payload for {row['name']}: {exc}"
@@ -258,13 +280,10 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
             give_up = give_up or not result.worth_retrying
         if result is not None and result.ok:
             store.transition(file_id, Status.PROCESSED, actor, message=f"API: {result.describe()}")
-            report.done.append(file_id)
-        elif give_up:
+            return "done", None
+        if give_up:
             store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
-            report.failed.append(file_id)
-        else:
-            report.retry[file_id] = reason
-    if report.retry:
-        raise RetryableFailure(f"{len(report.retry)} file(s) will be retried: " + "; ".join(report.retry.values()),
-                               report)
-    return report
+            return "failed", reason
+        return "retry", reason
+
+    return _step_report(rows, for_each_file(rows, one, workers))
