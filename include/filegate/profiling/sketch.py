@@ -64,6 +64,7 @@ def _string_hash(values: pa.Array) -> np.ndarray:
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     powers, inverse = _powers()
     out = np.empty(n, dtype=U64)
+    scratch = np.zeros(STRING_CHUNK_BYTES + 1, dtype=U64)  # one chunk's prefix sums, reused chunk after chunk
     row = 0
     while row < n:
         # Rows whose bytes fit one chunk; a single value longer than a chunk gets a digest of all its bytes.
@@ -76,13 +77,14 @@ def _string_hash(values: pa.Array) -> np.ndarray:
             row += 1
             continue
         hi = min(int(offsets[stop]), lo + STRING_CHUNK_BYTES)
-        chunk = data[lo:hi].astype(U64)
-        chunk += U64(1)
-        chunk *= powers[: len(chunk)]
-        prefix = np.zeros(len(chunk) + 1, dtype=U64)
-        np.cumsum(chunk, dtype=U64, out=prefix[1:])
-        starts = np.minimum(offsets[row:stop] - lo, len(chunk))
-        ends = np.minimum(offsets[row + 1:stop + 1] - lo, len(chunk))
+        size = hi - lo
+        prefix = scratch[: size + 1]
+        terms = prefix[1:]
+        np.multiply(data[lo:hi], powers[:size], out=terms)  # (byte + 1) · P^(k+1), without a widened copy
+        terms += powers[:size]
+        np.cumsum(terms, out=terms)
+        starts = offsets[row:stop] - lo
+        ends = offsets[row + 1:stop + 1] - lo
         raw = (prefix[ends] - prefix[starts]) * inverse[starts]
         out[row:stop] = raw ^ splitmix64((offsets[row + 1:stop + 1] - offsets[row:stop]).astype(U64))
         row = stop
