@@ -73,13 +73,16 @@ def text_batch(header: list[str], columns: list[list[str]]) -> pa.RecordBatch:
 
 
 def coalesce(batches: Iterable[pa.RecordBatch], target_bytes: int = BATCH_BYTES) -> Iterator[pa.RecordBatch]:
-    """Joins consecutive batches until they hold `target_bytes`; a batch already that big passes as it is."""
+    """Joins consecutive batches until they hold `target_bytes`; a batch already that big passes as it is.
+    The first batch passes alone, so that validation starts while the next blocks are still being read."""
     pending: list[pa.RecordBatch] = []
     size = 0
+    first = True
     for batch in batches:
         pending.append(batch)
         size += batch.nbytes
-        if size >= target_bytes:
+        if size >= target_bytes or first:
+            first = False
             yield _joined(pending)
             pending, size = [], 0
     if pending:
