@@ -178,13 +178,13 @@ def for_each_file(rows: list[dict[str, Any]], work: Callable[[dict[str, Any]], T
     small = [row for row in rows if (row.get("size_bytes") or 0) <= big]
     large = [row for row in rows if (row.get("size_bytes") or 0) > big]
     results: dict[int, T] = {}
+    one_by_one = large
     if workers > 1 and len(small) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(small)), thread_name_prefix="filegate-file") as pool:
-            for row, result in zip(small, pool.map(work, small), strict=True):
-                results[row["id"]] = result
+            results.update((row["id"], result) for row, result in zip(small, pool.map(work, small), strict=True))
     else:
-        large = small + large
-    for row in large:
+        one_by_one = small + large
+    for row in one_by_one:
         results[row["id"]] = work(row)
     return results
 

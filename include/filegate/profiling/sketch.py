@@ -330,8 +330,7 @@ class DuplicateCounter:
         pairs = np.empty((len(hashes), 2), dtype=U64)
         pairs[:, 0] = hashes[order]
         pairs[:, 1] = numbers[order].view(U64)
-        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1, dtype=np.uint8 if self.buckets < 256
-                                                          else np.uint16))
+        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1))
         for i in range(self.buckets):
             if bounds[i + 1] > bounds[i]:
                 pairs[bounds[i]:bounds[i + 1]].tofile(self._files[i])

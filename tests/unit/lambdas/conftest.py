@@ -7,8 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-
-BUCKET = "filegate-local"
+from lambda_support import BUCKET
 
 
 @pytest.fixture
@@ -25,14 +24,3 @@ def s3(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Any]:
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
-
-
-class Context:
-    """What awslambdaric hands a handler, for direct calls."""
-
-    function_name = "direct"
-    aws_request_id = "test-request"
-    memory_limit_in_mb = 3008
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000

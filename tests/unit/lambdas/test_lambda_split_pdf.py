@@ -7,6 +7,7 @@ import json
 import runpy
 from pathlib import Path
 
+from lambda_support import Context
 from pypdf import PdfReader, PdfWriter
 
 from filegate.lambdas import split_pdf
@@ -14,11 +15,6 @@ from filegate.lambdas.event_schemas import example
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "include" / "samples" / "pdfs" / "statement_2026-11-20.pdf"
-
-
-class Context:
-    function_name = "direct"
-    aws_request_id = "test-request"
 
 
 def _event(s3, data: bytes, **change) -> dict:
