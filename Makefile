@@ -60,15 +60,18 @@ TOOLS := .venv-tools
 DEPLOY := PYTHONPATH=infra/mwaa $(BIN)/python -m filegate_deploy
 MWAA_BUCKET ?=
 MWAA_ENV ?= filegate
-.PHONY: tools bundle deploy template infra-lint
+.PHONY: tools bundle mwaa-check deploy template infra-lint
 
 tools: $(TOOLS)/.installed ## cfn-lint + checkov in .venv-tools/ (apart from .venv: they pin an older boto3)
 
 $(TOOLS)/.installed: requirements-tools.txt constraints-tools.txt infra/aws/tools_venv.sh
 	PYTHON=$(PYTHON) bash infra/aws/tools_venv.sh
 
-bundle: setup ## build the MWAA bundle in build/mwaa/ (dags/ with dags/filegate/, plugins.zip, requirements, startup.sh)
+bundle: setup ## build the MWAA bundle in build/mwaa/ (dags/ with the contracts, plugins.zip with the library, requirements, startup.sh)
 	$(DEPLOY) build
+
+mwaa-check: setup ## run the built bundle as MWAA 3.3.1 runs it (image layout, fresh venv on MWAA's versions, no Docker)
+	$(PYTEST) tests/infra/test_bundle_imports.py tests/infra/test_mwaa_runtime.py
 
 deploy: bundle ## sync build/mwaa/ to MWAA_BUCKET, update MWAA_ENV when needed (DRY_RUN=1 prints the plan only)
 	@test -n "$(MWAA_BUCKET)" || { echo "set MWAA_BUCKET=<stack output SourceBucketName>"; exit 2; }

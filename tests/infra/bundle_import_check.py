@@ -2,7 +2,9 @@
 
 Run as `python -S bundle_import_check.py <dags> <plugins> <site-packages>...`: -S skips .pth files, so the
 editable install of `filegate` (a meta-path finder installed by a .pth) is absent and only the bundle can provide
-the library. Prints one JSON object on stdout.
+the library. Neither dags/ nor plugins/ is put on sys.path here: Airflow adds them itself (settings.initialize adds
+plugins/, the DAG bag adds dags/ while parsing), exactly as on MWAA, whose PYTHONPATH holds nothing of the user's.
+Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 
 dags, plugins, *site_dirs = sys.argv[1:]
 stdlib = {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib")}
-sys.path[:] = [dags, plugins, *[p for p in sys.path if p.startswith(tuple(stdlib)) or p.endswith(".zip")], *site_dirs]
+sys.path[:] = [*[p for p in sys.path if p.startswith(tuple(stdlib)) or p.endswith(".zip")], *site_dirs]
 
 home = tempfile.mkdtemp(prefix="filegate-bundle-check-")
 os.environ.update(
@@ -25,6 +27,8 @@ os.environ.update(
         "AIRFLOW__CORE__PLUGINS_FOLDER": plugins,
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "FILEGATE_HOME": home,
+        # As startup.sh exports it on MWAA: the contracts live in dags/feeds/.
+        "FILEGATE_FEEDS_DIR": os.path.join(dags, "feeds"),
         # As on MWAA (startup.sh): with a queue base URL the DAGs build their S3-event watchers.
         "FILEGATE_SQS_QUEUE_BASE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012",
         "FILEGATE_BUCKET": "filegate-data-123456789012-us-east-1",
@@ -35,8 +39,9 @@ from airflow import plugins_manager  # noqa: E402
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from airflow.utils.file import list_py_file_paths  # noqa: E402
 
-bag = DagBag(dag_folder=dags)
+# Plugins first, as in the api-server, which never builds a DAG bag (the bag would put dags/ on sys.path).
 plugin_objects, plugin_errors = plugins_manager._get_plugins()
+bag = DagBag(dag_folder=dags)
 import filegate  # noqa: E402
 
 print(
@@ -46,7 +51,16 @@ print(
             "filegate_modules_elsewhere": sorted(
                 name
                 for name, module in sys.modules.items()
-                if name.split(".")[0] == "filegate" and not (getattr(module, "__file__", None) or dags).startswith(dags)
+                if name.split(".")[0] == "filegate"
+                and not (getattr(module, "__file__", None) or plugins).startswith(plugins)
+            ),
+            # The plugin manager imports every .py under plugins/ that .airflowignore does not hide, under its bare
+            # file name: a library module loaded that way would run twice, outside its package.
+            "library_modules_loaded_as_plugins": sorted(
+                name
+                for name, module in sys.modules.items()
+                if name.split(".")[0] != "filegate"
+                and (getattr(module, "__file__", None) or "").startswith(os.path.join(plugins, "filegate", ""))
             ),
             "dag_ids": sorted(bag.dag_ids),
             "dag_files": sorted({os.path.relpath(dag.fileloc, dags) for dag in bag.dags.values()}),

@@ -86,7 +86,7 @@ def _capture_update(mwaa: Any) -> list[dict[str, Any]]:
 def test_first_deploy_dry_run_plans_every_object_and_changes_nothing(s3: Any, bucket: str, bundle: Path) -> None:
     plan = sync.make_plan(s3, None, bundle, bucket, None)
     assert plan.upload == list(manifest(bundle))
-    assert "dags/process_feeds.py" in plan.upload and "dags/filegate/__init__.py" in plan.upload
+    assert "dags/process_feeds.py" in plan.upload and "dags/feeds/events.yaml" in plan.upload
     assert "dags/feeds/orders.yaml" in plan.upload and "dags/.airflowignore" in plan.upload
     assert set(ENVIRONMENT_FILES) <= set(plan.upload)
     assert plan.delete == [] and plan.environment_update == {}

@@ -1,15 +1,23 @@
 """Builds the MWAA bundle: what goes to the environment's S3 bucket, laid out as MWAA reads it.
 
     build/mwaa/
-      dags/               the DAG files, plus the library as dags/filegate/ and the feed contracts as dags/feeds/
-        .airflowignore    lists filegate/ and feeds/ so the dag-processor never parses library modules as DAGs
-      plugins.zip         plugins/ with its files at the zip root (MWAA unpacks it into $AIRFLOW_HOME/plugins)
+      dags/               the DAG files and the feed contracts as dags/feeds/
+        .airflowignore    lists feeds/ (contracts are data, not DAGs)
+      plugins.zip         plugins/ and the library filegate/, both at the zip root
+        .airflowignore    lists filegate/, so the plugin manager only imports the plugin files
       requirements.txt    the repository's requirements.txt, which carries MWAA's --constraint line
       startup.sh          infra/mwaa/startup.sh
 
-MWAA puts dags/ on sys.path, so `import filegate` resolves to dags/filegate/, and filegate.settings finds the
-contracts at <package>/../feeds = dags/feeds/. Every output is byte-for-byte reproducible (sorted entries, fixed
-zip timestamps), so an unchanged tree never triggers an upload or an environment update.
+Why the library travels in plugins.zip: MWAA unpacks plugins.zip into $AIRFLOW_HOME/plugins on every component,
+and Airflow's settings.initialize() puts that folder on sys.path in every Airflow process: api-server, scheduler,
+dag-processor, triggerer and the task processes on workers. The DAGs folder is only added to sys.path by the
+DAG bag (parsing and task runs), never in the api-server, and MWAA fixes PYTHONPATH; so a library under dags/
+cannot serve the Filegate plugin. There is exactly one copy: the build refuses a filegate/ package anywhere else.
+The feed contracts stay in dags/feeds/: MWAA syncs dags/ to every container without an environment update, and
+startup.sh points the library at them (FILEGATE_FEEDS_DIR).
+
+Every output is byte-for-byte reproducible (sorted entries, fixed zip timestamps), so an unchanged tree never
+triggers an upload or an environment update.
 """
 
 from __future__ import annotations
@@ -80,25 +88,35 @@ def _copy_tree(source: Path, target: Path) -> int:
     return count
 
 
-def write_plugins_zip(plugins: Path, target: Path) -> int:
-    """plugins/<x> → <x> at the zip root; fixed timestamps and modes so equal trees give equal bytes."""
-    files = _files(plugins)
+def _zip_entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def write_plugins_zip(plugins: Path, library: Path, target: Path) -> tuple[int, int]:
+    """plugins/<x> → <x> and the library → filegate/<x>, at the zip root, with an .airflowignore that hides the
+    library from the plugin manager; fixed timestamps and modes so equal trees give equal bytes."""
+    entries = {path.relative_to(plugins).as_posix(): path for path in _files(plugins)}
+    ignore = _airflowignore(plugins, LIBRARY)
+    entries.pop(".airflowignore", None)
+    library_files = {f"{LIBRARY}/{path.relative_to(library).as_posix()}": path for path in _files(library)}
+    entries.update(library_files)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(plugins).as_posix(), date_time=_ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return len(files)
+        archive.writestr(_zip_entry(".airflowignore"), ignore)
+        for name in sorted(entries):
+            archive.writestr(_zip_entry(name), entries[name].read_bytes())
+    return len(entries) - len(library_files), len(library_files)
 
 
-def _airflowignore(dags: Path) -> str:
-    """The repository's own .airflowignore (if any) plus the two bundle folders, each once."""
-    existing = (dags / ".airflowignore").read_text().splitlines() if (dags / ".airflowignore").is_file() else []
+def _airflowignore(folder: Path, *hidden: str) -> str:
+    """The folder's own .airflowignore (if any) plus one line per hidden sub-folder, each once."""
+    existing = (folder / ".airflowignore").read_text().splitlines() if (folder / ".airflowignore").is_file() else []
     lines = list(existing)
-    for folder in (f"{LIBRARY}/", f"{FEEDS}/"):
-        if folder not in (line.strip() for line in existing):
-            lines.append(folder)
+    for name in hidden:
+        if f"{name}/" not in (line.strip() for line in existing):
+            lines.append(f"{name}/")
     return "\n".join(lines).strip() + "\n"
 
 
@@ -120,20 +138,21 @@ def build(output: Path = DEFAULT_OUTPUT, sources: Sources | None = None) -> dict
         shutil.rmtree(output)
     dags = output / "dags"
     dags.mkdir(parents=True)
+    for folder, name in ((src.dags, LIBRARY), (src.dags, FEEDS), (src.plugins, LIBRARY)):
+        if (folder / name).exists():
+            raise BundleError(f"{folder / name} must not exist: the bundle ships one copy of the library "
+                              f"(in plugins.zip) and the contracts (in dags/{FEEDS}/)")
     dag_files = _copy_tree(src.dags, dags)
-    if (dags / LIBRARY).exists() or (dags / FEEDS).exists():
-        raise BundleError(f"dags/ must not contain {LIBRARY}/ or {FEEDS}/: the bundle puts the library there")
-    library_files = _copy_tree(src.library, dags / LIBRARY)
     feed_files = _copy_tree(src.feeds, dags / FEEDS)
-    (dags / ".airflowignore").write_text(_airflowignore(src.dags))
-    plugin_files = write_plugins_zip(src.plugins, output / "plugins.zip")
+    (dags / ".airflowignore").write_text(_airflowignore(src.dags, FEEDS))
+    plugin_files, library_files = write_plugins_zip(src.plugins, src.library, output / "plugins.zip")
     requirements = src.requirements.read_text()
     check_requirements(requirements)
     (output / "requirements.txt").write_text(requirements)
     shutil.copyfile(src.startup, output / "startup.sh")
     (output / "startup.sh").chmod(0o755)
-    log.info("bundle %s: %d DAG files, %d library files, %d feed contracts, %d plugin files",
-             output, dag_files, library_files, feed_files, plugin_files)
+    log.info("bundle %s: %d DAG files, %d feed contracts, %d plugin files, %d library files in plugins.zip",
+             output, dag_files, feed_files, plugin_files, library_files)
     return manifest(output)
 
 
