@@ -23,7 +23,14 @@ import boto3
 import pytest
 from conftest import ROOT
 from cryptography.fernet import Fernet
-from filegate_deploy.mwaa_image import Layout, component_environment, install, lay_out, repository_lock
+from filegate_deploy.mwaa_image import (
+    Layout,
+    component_environment,
+    configuration_options,
+    install,
+    lay_out,
+    repository_lock,
+)
 
 from filegate.status.store import StatusStore
 from filegate.storage import keys
@@ -113,21 +120,32 @@ def mwaa(built_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "AIRFLOW__API__BASE_URL": url,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         }
-        # The environment's Airflow configuration options (infra/aws/filegate.yaml) plus loopback serving.
+        # The environment's Airflow configuration options, read from the CloudFormation template (its secrets
+        # backend included), then what a local run needs: loopback serving and one api-server worker.
+        options = configuration_options(ROOT / "infra" / "aws" / "filegate.yaml", {
+            "filegate.bucket": client["FILEGATE_BUCKET"],
+            "filegate.sqs_queue_base_url": client["FILEGATE_SQS_QUEUE_BASE_URL"],
+            "filegate.alert_topic_arn": client["FILEGATE_ALERT_TOPIC_ARN"],
+            "filegate.sqs_waiter_delay": "1",
+        })
         user_config = {
-            "AIRFLOW__FILEGATE__BUCKET": client["FILEGATE_BUCKET"],
-            "AIRFLOW__FILEGATE__SQS_QUEUE_BASE_URL": client["FILEGATE_SQS_QUEUE_BASE_URL"],
-            "AIRFLOW__FILEGATE__ALERT_TOPIC_ARN": client["FILEGATE_ALERT_TOPIC_ARN"],
-            "AIRFLOW__FILEGATE__SQS_WAITER_DELAY": "1",
-            # Parsing on a loaded 2-core test machine can pass MWAA's 30 s default.
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            **options,
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            # Parsing on a loaded 2-core test machine can pass MWAA's 30 s default.
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         }
-        # What MWAA's execution role and secrets backend give the tasks: here, the stand-ins' endpoints.
-        aws = {k: v for k, v in client.items() if k.startswith(("AWS_", "AIRFLOW_CONN_"))}
+        # Connections live in Secrets Manager under the template's prefix, as the README's deploy steps put them;
+        # aws_default is left out of that lookup by MWAA (its execution role): here it points at the stand-ins.
+        prefix = json.loads(options["AIRFLOW__SECRETS__BACKEND_KWARGS"])["connections_prefix"]
+        secrets = boto3.client("secretsmanager", endpoint_url=client["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+        for name, value in client.items():
+            if name.startswith("AIRFLOW_CONN_") and name != "AIRFLOW_CONN_AWS_DEFAULT":
+                secrets.create_secret(Name=f"{prefix}/{name.removeprefix('AIRFLOW_CONN_').lower()}", SecretString=value)
+        aws = {k: v for k, v in client.items() if k.startswith("AWS_") or k == "AIRFLOW_CONN_AWS_DEFAULT"}
         env = {**component_environment(layout, venv, settings=settings, user_config=user_config), **aws}
         airflow = str(venv / "bin" / "airflow")
         migrate = subprocess.run([airflow, "db", "migrate"], env=env, cwd=layout.airflow_home,
@@ -169,6 +187,37 @@ def test_nothing_of_the_repository_is_on_the_path(mwaa: MwaaRun) -> None:
     assert mwaa.env["PYTHONPATH"] == str(mwaa.layout.image_python)
     assert not list((mwaa.venv / "lib").glob("python3*/site-packages/*.pth")) or all(
         str(ROOT) not in p.read_text() for p in (mwaa.venv / "lib").glob("python3*/site-packages/*.pth"))
+
+
+LOCKED_VERSIONS = """
+import importlib.metadata, json, sys
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+locked = {}
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if line:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate():
+            locked[canonicalize_name(requirement.name)] = str(requirement.specifier).removeprefix("==")
+installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+print(json.dumps({"locked": locked, "installed": installed}))
+"""
+
+
+def test_the_environment_holds_the_locked_versions(mwaa: MwaaRun) -> None:
+    """Every installed package is at the lock's version, which test_mwaa_versions holds to MWAA's."""
+    done = subprocess.run([str(mwaa.venv / "bin" / "python"), "-c", LOCKED_VERSIONS, str(repository_lock())],
+                          env=mwaa.env, cwd=mwaa.layout.airflow_home, capture_output=True, text=True, timeout=120,
+                          check=True)
+    versions = json.loads(done.stdout)
+    installed, locked = versions["installed"], versions["locked"]
+    assert installed["apache-airflow"] == "3.3.1" and "apache-airflow-providers-fab" in installed
+    unlocked = sorted(set(installed) - set(locked))
+    assert unlocked == [], f"installed but not in the lock: {unlocked}"
+    drift = {name: (version, locked[name]) for name, version in installed.items() if version != locked[name]}
+    assert drift == {}
+    assert "filegate" not in installed
 
 
 def test_every_dag_parses(mwaa: MwaaRun, repository_dag_ids: list[str]) -> None:

@@ -6,7 +6,8 @@ Every rule below is read from the image's own sources (aws/amazon-mwaa-docker-im
   image's own `mwaa` package, nothing of the user's), Python 3.12, everything installed by pip as the airflow user.
 - docker-compose.yaml: the S3 objects land in $AIRFLOW_HOME/dags, $AIRFLOW_HOME/plugins (plugins.zip unpacked),
   $AIRFLOW_HOME/requirements/requirements.txt and $AIRFLOW_HOME/startup/startup.sh.
-- bootstrap/02-airflow/001-install-required-pip-packages.sh: the packages the image installs (IMAGE_PACKAGES).
+- bootstrap/02-airflow/001-install-required-pip-packages.sh: the packages the image installs
+  (infra/mwaa/image-requirements.txt).
 - python/mwaa/utils/user_requirements.py: `safe-pip-install -r requirements.txt`, with Airflow's constraints forced
   only when the file has no constraint line.
 - python/mwaa/config/setup_environment.py: startup.sh runs before every component; the variables it exports are
@@ -35,22 +36,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from filegate_deploy import cfn_yaml
 from filegate_deploy.bundle import REPO
 
 AIRFLOW_VERSION = "3.3.1"
-IMAGE_PACKAGES = (
-    "apache-airflow-providers-amazon[aiobotocore]",
-    f"apache-airflow[celery,statsd]=={AIRFLOW_VERSION}",
-    f"apache-airflow-core[gunicorn]=={AIRFLOW_VERSION}",
-    "apache-airflow-providers-postgres",
-    "apache-airflow-providers-fab",
-    "celery",
-    "psycopg2-binary",
-    "watchtower",
-    "fluent-logger",
-    "virtualenv",
-    "apache-airflow-providers-standard",
-)
+# bootstrap/02-airflow/001-install-required-pip-packages.sh, as a requirements file the lock also resolves.
+IMAGE_REQUIREMENTS = Path(__file__).resolve().parents[1] / "image-requirements.txt"
 # setup_environment._is_protected_os_environ: what startup.sh may not change.
 PROTECTED_VARIABLES = frozenset({
     "AIRFLOW_ENV_ID", "AIRFLOW_ENV_NAME", "AIRFLOW_HOME", "AIRFLOW_TASK_REVISION_ID", "AIRFLOW_VERSION",
@@ -149,7 +140,7 @@ def local_requirements(requirements: str, constraints: Path) -> str:
 
 def _venv_key(requirements: str, constraints: Path) -> str:
     digest = hashlib.sha256()
-    for part in (sys.version, "\n".join(IMAGE_PACKAGES), requirements, constraints.read_text()):
+    for part in (sys.version, IMAGE_REQUIREMENTS.read_text(), requirements, constraints.read_text()):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
 
@@ -163,8 +154,9 @@ def install(layout: Layout, constraints: Path, venvs: Path, uv: Path | None = No
     ready = venv / ".filegate-ready"
     if ready.is_file():
         return venv
-    if venv.exists():
-        shutil.rmtree(venv)
+    # Environments of earlier inputs are never used again: keep only the one being built.
+    for stale in venvs.glob("mwaa-*") if venvs.is_dir() else ():
+        shutil.rmtree(stale, ignore_errors=True)
     venvs.mkdir(parents=True, exist_ok=True)
     uv = uv or Path(sys.executable).with_name("uv")
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "create the virtual environment")
@@ -172,9 +164,11 @@ def install(layout: Layout, constraints: Path, venvs: Path, uv: Path | None = No
     rewritten = venv / "requirements.txt"
     rewritten.write_text(local_requirements(requirements, constraints))
     # The image's layer first (bootstrap), then the user's requirements on top (user_requirements.py).
-    _run([str(uv), "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), *IMAGE_PACKAGES],
+    image = ["-r", str(IMAGE_REQUIREMENTS)]
+    _run([str(uv), "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), *image],
          "install the image's packages")
-    _run([str(uv), "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), *IMAGE_PACKAGES,
+    # safe-pip-install always passes the image's packages again, so the user's file cannot remove or move them.
+    _run([str(uv), "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), *image,
           "-r", str(rewritten)], "install requirements.txt")
     ready.write_text(json.dumps({"constraints": str(constraints)}))
     return venv
@@ -222,6 +216,26 @@ def component_environment(layout: Layout, venv: Path, *, settings: Mapping[str, 
     exported = startup_environment(layout, {**base, **OPINIONATED_CONFIG, **user_config, **essential})
     protected = {key: value for key, value in base.items() if key in PROTECTED_VARIABLES}
     return {**base, **OPINIONATED_CONFIG, **exported, **user_config, **protected, **essential}
+
+
+def configuration_options(template: Path, values: Mapping[str, str]) -> dict[str, str]:
+    """The environment's AirflowConfigurationOptions in a CloudFormation template, as MWAA hands them to every
+    container: AIRFLOW__<SECTION>__<KEY>. An option whose value is an intrinsic function (a !Ref, a !Sub) takes
+    its value from `values`, keyed by the option's name."""
+    resources = cfn_yaml.load(template)["Resources"]
+    environments = [r for r in resources.values() if r.get("Type") == "AWS::MWAA::Environment"]
+    if len(environments) != 1:
+        raise ImageError(f"{template} defines {len(environments)} MWAA environments; expected one")
+    options: dict[str, object] = environments[0]["Properties"].get("AirflowConfigurationOptions", {})
+    env = {}
+    for name, value in options.items():
+        section, _, key = name.partition(".")
+        if not isinstance(value, str):
+            if name not in values:
+                raise ImageError(f"configuration option {name} is {value}: give its value")
+            value = values[name]
+        env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
+    return env
 
 
 def repository_lock() -> Path:
