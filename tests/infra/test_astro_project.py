@@ -258,26 +258,16 @@ def test_astro_dev_pytest_runs_the_dag_tests_in_the_image(image_home: Path) -> N
         text=True,
     )
     assert where.returncode == 0 and Path(where.stdout.strip()).is_relative_to(image_home / "include"), where
-    collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/", "--collect-only", "-q"],
-        cwd=image_home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    def collect(path: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", path, "--collect-only", "-q"], cwd=image_home, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    collected = collect("tests/")
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
     ids = [line for line in collected.stdout.splitlines() if "::" in line]
     assert ids and all(i.startswith("tests/dags/") for i in ids), ids[:5]
     assert any("test_no_import_errors" in i for i in ids) and any("test_every_dag_follows_policy" in i for i in ids)
-    named = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/unit", "--collect-only", "-q"],
-        cwd=image_home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    named = collect("tests/unit")
     assert any(line.startswith("tests/unit/") for line in named.stdout.splitlines()), named.stdout[-2000:]
 
 
