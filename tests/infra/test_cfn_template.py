@@ -162,7 +162,8 @@ def test_startup_script_maps_mwaa_options_to_library_settings() -> None:
                           capture_output=True, text=True, timeout=30, check=True)
     exported = dict(line.split("=", 1) for line in done.stdout.splitlines() if line.startswith("FILEGATE_"))
     assert exported == {"FILEGATE_BUCKET": "b", "FILEGATE_SQS_QUEUE_BASE_URL": "https://sqs/1",
-                        "FILEGATE_ALERT_TOPIC_ARN": "arn:t", "FILEGATE_SQS_WAITER_DELAY": "1"}
+                        "FILEGATE_ALERT_TOPIC_ARN": "arn:t", "FILEGATE_SQS_WAITER_DELAY": "1",
+                        "FILEGATE_FEEDS_DIR": "/usr/local/airflow/dags/feeds"}
 
 
 def test_rendering_covers_every_contract_and_function() -> None:
