@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import requests
 
 from filegate.delivery.client import (
     ApiTarget,
     DeliveryResult,
     backoff_s,
+    deliver_records,
     encode_body,
     idempotency_key,
     redact,
@@ -92,3 +96,62 @@ def test_token_bucket_spaces_requests_after_the_burst() -> None:
     assert waits[:2] == [0.0, 0.0]
     assert all(abs(w - 0.1) < 1e-9 for w in waits[2:])
     assert abs(clock.now - 0.4) < 1e-9  # 6 requests at 10/s with a burst of 2
+
+
+# -- redirects ------------------------------------------------------------------------------------------------
+
+class _Calls:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+
+    def record_api_call(self, **row: object) -> None:
+        self.rows.append(row)
+
+
+def _server(answer: int, location: str | None, received: list[dict[str, object]]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            self.send_response(answer)
+            if location:
+                self.send_header("Location", location)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_fails_the_batch(code: int) -> None:
+    """A 3xx to another origin (here a second local server) must receive neither the records nor the key."""
+    elsewhere: list[dict[str, object]] = []
+    other = _server(200, None, elsewhere)
+    hit: list[dict[str, object]] = []
+    api = _server(code, f"http://127.0.0.1:{other.server_address[1]}/steal?token=abc", hit)
+    try:
+        target = ApiTarget(base_url=f"http://127.0.0.1:{api.server_address[1]}", endpoint="/ingest",
+                           headers={"X-API-Key": "k3y-value-42"}, max_attempts=3, backoff_s=0.01)
+        calls = _Calls()
+        result = deliver_records([[{"id": 1}], [{"id": 2}]], target, file_id=7, sha256="c" * 64, batch_size=1,
+                                 acknowledged=set(), recorder=calls)
+    finally:
+        api.shutdown()
+        other.shutdown()
+    assert elsewhere == []  # the other origin received nothing at all
+    assert len(hit) == 2  # one attempt per batch: a redirect is not retried
+    assert result.posted == 0 and set(result.failed) == {1, 2} and result.refused == {1, 2}
+    assert not result.ok and not result.worth_retrying
+    reason = result.failed[1]
+    assert f"HTTP {code}" in reason and "redirect" in reason and "never followed" in reason
+    assert f"127.0.0.1:{other.server_address[1]}" in reason and "another origin" in reason
+    assert "token=abc" not in reason and "k3y-value-42" not in reason
+    assert sorted((c["batch_no"], c["status_code"], c["acknowledged"]) for c in calls.rows) == [
+        (1, code, False), (2, code, False)]
+    assert all("never followed" in str(c["error"]) for c in calls.rows)

@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -160,6 +161,34 @@ def encode_body(records: list[dict[str, Any]], envelope: str | None) -> bytes:
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, without user info, path or query (which may carry tokens)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "") if parts.scheme else "(relative)"
+
+
+def redirect_reason(target: ApiTarget, response: requests.Response) -> str:
+    """Why a redirect answer failed the batch: where it pointed (origin only) and what to change."""
+    location = response.headers.get("Location")
+    if location is None:
+        where = "without a Location"
+    else:
+        absolute = urllib.parse.urljoin(target.url, location)
+        same = _origin(absolute) == _origin(target.url)
+        where = f"to {_origin(absolute)}" + (" (same origin)" if same else " (another origin)")
+    reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+    return (f"{reason}: the API redirected {where}; redirects are never followed (the records and credentials "
+            f"would go to the redirect's host), so nothing was sent there. Set the target's base_url/endpoint to "
+            f"the final URL")
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     error: str | None  # None: acknowledged
@@ -184,10 +213,19 @@ def post_batch(session: requests.Session, target: ApiTarget, records: list[dict[
         excerpt: str | None = None
         wait_s: float | None = None
         try:
+            # Never follow a redirect: requests would re-send the body and headers such as X-API-Key to
+            # whatever host the Location names. A redirect fails the attempt, and is not retried.
             response = session.post(target.url, data=body, headers=headers, auth=target.auth,
-                                    timeout=target.timeout_s)
+                                    timeout=target.timeout_s, allow_redirects=False)
             status = response.status_code
             excerpt = redact(response.text[:EXCERPT_CHARS], secrets)
+            if 300 <= status < 400:
+                last_error = redact(redirect_reason(target, response), secrets) or ""
+                recorder.record_api_call(file_id=file_id, batch_no=batch_no, idempotency_key=key, url=target.url,
+                                         records=len(records), attempt=attempt, status_code=status,
+                                         latency_ms=1000 * (time.monotonic() - started), acknowledged=False,
+                                         response_excerpt=excerpt, error=last_error)
+                return BatchOutcome(last_error, attempt, refused=True)
             if 200 <= status < 300:
                 recorder.record_api_call(file_id=file_id, batch_no=batch_no, idempotency_key=key, url=target.url,
                                          records=len(records), attempt=attempt, status_code=status,
