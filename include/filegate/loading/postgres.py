@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from filegate.contracts.model import Contract, PostgresDestination
+from filegate.loading.connect import connect
 from filegate.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,13 @@ def target_dsn(destination: PostgresDestination) -> str:
     return dsn
 
 
+def dsn_source(destination: PostgresDestination) -> str:
+    """Where the DSN comes from, for error messages (which never hold the DSN itself)."""
+    if destination.dsn_env:
+        return f"destinations.postgres.dsn_env ({destination.dsn_env})"
+    return "FILEGATE_DB_URL"
+
+
 def _ensure_table(cur: psycopg.Cursor, dest: PostgresDestination, schema: pa.Schema) -> None:
     target = sql.Identifier(dest.db_schema, dest.table)
     cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dest.db_schema)))
@@ -110,7 +118,7 @@ def load_postgres(dsn: str, contract: Contract, parquet_files: Iterable[Path], *
     columns = schema.names
     target = sql.Identifier(dest.db_schema, dest.table)
     stage = sql.Identifier(f"stage_{dest.table}")
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+    with connect(dsn, source=dsn_source(dest)) as conn, conn.cursor() as cur:
         _ensure_table(cur, dest, schema)
         # CREATE TABLE AS copies no constraints: an empty key must reach the audit, not fail the COPY.
         cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {} WITH NO DATA").format(
