@@ -233,6 +233,38 @@ def test_aggregates_degrade_then_read_postgres(client, admin, local_stack) -> No
             conn.execute("DROP TABLE feeds.orders_daily_agg")
 
 
+def test_aggregates_parquet_fallback_is_bounded_per_request(client, admin, s3, local_stack, monkeypatch) -> None:
+    """Past the per-request byte budget the answer is flagged `truncated`; when not even the newest object fits,
+    413 and nothing is read."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from filegate.reporting import aggregates as agg
+
+    keys = [f"processed/orders/zz_budget_check/part-{n}.parquet" for n in range(3)]
+    sizes = []
+    for n, key in enumerate(keys):
+        buffer = io.BytesIO()
+        pq.write_table(pa.table({"seller_id": [f"S{n}"] * 500, "n": list(range(500))}), buffer)
+        s3.put_object(Bucket=local_stack.bucket, Key=key, Body=buffer.getvalue())
+        sizes.append(buffer.tell())
+    try:
+        monkeypatch.setattr(agg, "MAX_PARQUET_BYTES", max(sizes) + 16)  # one object's worth
+        found = client.get("/filegate/api/feeds/orders/aggregates", params={"limit": 5}, headers=admin)
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert body["source"] == "s3" and body["truncated"] is True and body["total"] == 500
+        assert body["reason"].startswith("partial: read the newest 1 of ")
+        monkeypatch.setattr(agg, "MAX_PARQUET_BYTES", min(sizes) - 1)
+        refused = client.get("/filegate/api/feeds/orders/aggregates", headers=admin)
+        assert refused.status_code == 413 and "reads per request" in refused.json()["detail"]
+    finally:
+        for key in keys:
+            s3.delete_object(Bucket=local_stack.bucket, Key=key)
+
+
 def test_reports_are_listed_and_served(client, admin, s3, local_stack) -> None:
     from filegate.reporting.daily import compute_daily_report
     from filegate.reporting.store import publish_report

@@ -26,7 +26,7 @@ from filegate.orchestration.webapp.models import (
     Step,
 )
 from filegate.orchestration.webapp.upload import UploadResult, stream_upload
-from filegate.reporting.aggregates import feed_aggregates
+from filegate.reporting.aggregates import OutputTooLarge, feed_aggregates
 from filegate.reporting.store import REPORT_FILES, list_report_days, report_key
 from filegate.status.queries import FileFilter, Page, Period
 
@@ -198,8 +198,11 @@ def aggregates(feed: FeedPath, user: CurrentUser, backend: BackendDep,
                                 offset=offset)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except OutputTooLarge as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
     return AggregatesOut(feed=feed, available=found.available, source=found.source, location=found.location,
-                         columns=found.columns, rows=found.rows, total=found.total, reason=found.reason)
+                         columns=found.columns, rows=found.rows, total=found.total, reason=found.reason,
+                         truncated=found.truncated)
 
 
 @router.get("/reports", response_model=list[ReportInfo], summary="Daily reports in S3, newest first")

@@ -96,8 +96,10 @@ class AggregatesOut(BaseModel):
     location: str | None
     columns: list[str]
     rows: list[dict[str, Any]]
-    total: int | None
-    reason: str | None = Field(description="why nothing is available, when it is not")
+    total: int | None = Field(description="rows matching the filters (with `truncated`: among the rows read)")
+    reason: str | None = Field(description="why nothing, or only part, is available")
+    truncated: bool = Field(default=False, description="the Parquet fallback's per-request byte or object limit "
+                                                       "left older output unread: rows and total are partial")
 
 
 class ReportInfo(BaseModel):
