@@ -54,7 +54,7 @@ GOOD = "1,a,AB,10.50,0.5,yes,2026-11-20,2026-11-20 10:00:00\n"
         ("2,a,AB,-1,1,yes,2026-11-20,2026-11-20 10:00:00", "amount: -1.00 is below the minimum 0"),
         ("2,a,AB,101,1,yes,2026-11-20,2026-11-20 10:00:00", "amount: 101.00 is above the maximum 100"),
         ("2,a,AB,1.234,1,yes,2026-11-20,2026-11-20 10:00:00", "amount: '1.234' is not a valid decimal"),
-        ("2,a,AB,1,nan,yes,2026-11-20,2026-11-20 10:00:00", "ratio: 'nan' is not a valid float"),
+        ("2,a,AB,1,inf,yes,2026-11-20,2026-11-20 10:00:00", "ratio: 'inf' is not a valid float"),  # nan: a marker
         ("2,a,AB,1,1,maybe,2026-11-20,2026-11-20 10:00:00", "flag: 'maybe' is not a valid bool"),
         ("2,a,AB,1,1,yes,2026-02-30,2026-11-20 10:00:00", "day: '2026-02-30' is not a valid date"),
         ("2,a,AB,1,1,yes,2026-11-20,noon", "at: 'noon' is not a valid datetime"),

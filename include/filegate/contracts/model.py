@@ -17,6 +17,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Texts that mean "no value": pandas' read_csv defaults (its STR_NA_VALUES). Empty and all-blank cells are
+# always missing besides these.
+DEFAULT_NULL_VALUES: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+)
+NULL_VALUES_SHAPE = ("give {extend: [...]} to add markers to the default ones, or {replace: [...]} to use only "
+                     "the listed ones")
+
+
+class NullValues(_Strict):
+    """Which cell texts mean a missing value: `extend` adds markers to the inherited set (pandas' defaults, or
+    the contract's for a column), `replace` stands instead of it. Markers are exact, case-sensitive text."""
+
+    extend: list[str] | None = None
+    replace: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"{NULL_VALUES_SHAPE}; got {type(data).__name__} {data!r}"[:300])
+        given = [key for key in ("extend", "replace") if data.get(key) is not None]
+        if len(given) == 2:
+            raise ValueError("give extend or replace, not both")
+        if not given and not (set(data) - {"extend", "replace"}):
+            raise ValueError(NULL_VALUES_SHAPE)
+        for key in given:
+            markers = data[key]
+            if not isinstance(markers, list):
+                raise ValueError(f"{key} takes a list of texts, got {markers!r}"[:300])
+            for i, marker in enumerate(markers):
+                if marker is None:
+                    raise ValueError(f"{key}[{i}] is no value (YAML reads a bare null or ~ so): quote the marker, "
+                                     "e.g. 'null'")
+                if isinstance(marker, bool):
+                    raise ValueError(f"{key}[{i}] is the boolean {marker} (YAML reads a bare yes/no/true/false/on/off "
+                                     "so): quote the marker, e.g. 'no'")
+                if not isinstance(marker, str):
+                    raise ValueError(f"{key}[{i}]: {marker!r} is not text: quote it ('{marker}') so that the marker "
+                                     "is the exact text of the cell"[:300])
+        return data
+
+    def apply(self, inherited: frozenset[str]) -> frozenset[str]:
+        if self.replace is not None:
+            return frozenset(self.replace)
+        return inherited | frozenset(self.extend or ())
+
+
 class Column(_Strict):
     name: str = Field(min_length=1)
     type: ColumnType = "string"
@@ -28,6 +77,8 @@ class Column(_Strict):
     unique: bool = False
     format: str | None = Field(default=None, description="strptime format for date/datetime columns")
     scale: int = Field(default=2, ge=0, le=18, description="digits after the point for decimal columns")
+    null_values: NullValues | None = Field(
+        default=None, description="missing-value markers of this column; a string column has none unless set")
     description: str = ""
 
     @field_validator("regex")
@@ -304,6 +355,8 @@ class Contract(_Strict):
     transforms: list[Transform] = Field(default_factory=list)
     destinations: Destinations = Field(default_factory=Destinations)
     heavy: Heavy = Field(default_factory=Heavy)
+    null_values: NullValues | None = Field(
+        default=None, description="missing-value markers of typed and inferred columns; default pandas' set")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -317,6 +370,18 @@ class Contract(_Strict):
     @property
     def columns(self) -> list[Column]:
         return self.schema_.columns
+
+    def null_markers(self, column: Column | None = None, *, inferred: bool = False) -> frozenset[str]:
+        """The texts that are missing values in `column` (None: the contract's own set, which inferred columns
+        use). A declared string column keeps its exact text (`NA` may be Namibia) unless it sets its own."""
+        markers = frozenset(DEFAULT_NULL_VALUES)
+        if self.null_values is not None:
+            markers = self.null_values.apply(markers)
+        if column is None or inferred:
+            return markers
+        if column.null_values is not None:
+            return column.null_values.apply(markers)
+        return frozenset() if column.type == "string" else markers
 
     @property
     def raw_prefix(self) -> str:

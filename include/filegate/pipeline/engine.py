@@ -211,7 +211,7 @@ def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
         header = reader.read_header()
         columns = None
         if not contract.columns:
-            inference = SchemaInference(header)
+            inference = SchemaInference(header, contract.null_markers())
             for batch in reader.batches():
                 inference.update(batch)
             columns = inference.columns()
@@ -256,7 +256,7 @@ def _run(contract: Contract, reader: Reader, validator: Validator, header: list[
             valid = apply_transforms(contract, checked.valid)
             while len(in_flight) >= 2 * PIPELINE_DEPTH:
                 in_flight.popleft().result()
-            in_flight.append(profiling.submit(profile.update, checked.valid, checked.valid_rows))
+            in_flight.append(profiling.submit(profile.update, checked.valid, checked.valid_rows, checked.markers))
             if aggregator is not None:
                 aggregator.update(valid)
             else:

@@ -21,7 +21,7 @@ from filegate.profiling import profile as _profile
 from filegate.profiling.profile import ColumnProfile, TableProfile
 from filegate.profiling.sketch import DistinctSketch
 
-MERGED_FIELDS = {"name", "type", "count", "nulls", "minimum", "maximum", "numeric_count", "mean", "m2",
+MERGED_FIELDS = {"name", "type", "count", "nulls", "markers", "minimum", "maximum", "numeric_count", "mean", "m2",
                  "distinct", "top", "top_exact"}
 
 
@@ -57,6 +57,7 @@ def _check_fields() -> None:
 def column_state(column: ColumnProfile) -> dict[str, Any]:
     _check_fields()
     return {"name": column.name, "type": column.type, "count": column.count, "nulls": column.nulls,
+            "markers": column.markers,
             "minimum": _encode(column.minimum), "maximum": _encode(column.maximum),
             "numeric_count": column.numeric_count, "mean": column.mean, "m2": column.m2,
             "distinct": {"k": column.distinct.k, "smallest": [int(h) for h in column.distinct.smallest]},
@@ -67,6 +68,7 @@ def column_from_state(state: dict[str, Any]) -> ColumnProfile:
     sketch = DistinctSketch(state["distinct"]["k"])
     sketch.smallest = np.array(state["distinct"]["smallest"], dtype=np.uint64)
     return ColumnProfile(name=state["name"], type=state["type"], count=state["count"], nulls=state["nulls"],
+                         markers=state.get("markers", 0),
                          minimum=_decode(state["minimum"]), maximum=_decode(state["maximum"]),
                          numeric_count=state["numeric_count"], mean=state["mean"], m2=state["m2"],
                          distinct=sketch, top=Counter(state["top"]), top_exact=state["top_exact"])
@@ -76,6 +78,7 @@ def merge_column(into: ColumnProfile, other: ColumnProfile) -> None:
     _check_fields()
     into.count += other.count
     into.nulls += other.nulls
+    into.markers += other.markers
     if other.minimum is not None:
         into.minimum = other.minimum if into.minimum is None else min(into.minimum, other.minimum)
         into.maximum = other.maximum if into.maximum is None else max(into.maximum, other.maximum)

@@ -48,6 +48,7 @@ class ColumnProfile:
     type: str
     count: int = 0
     nulls: int = 0
+    markers: int = 0  # of the nulls, cells that held a missing-value marker (NA, NULL, …) rather than nothing
     minimum: Any = None
     maximum: Any = None
     numeric_count: int = 0
@@ -77,7 +78,8 @@ class ColumnProfile:
             self.minimum = low if self.minimum is None else min(self.minimum, low)
             self.maximum = high if self.maximum is None else max(self.maximum, high)
         if _is_numeric(kind):
-            self._merge_moments(values if pa.types.is_floating(kind) else pc.cast(values, pa.float64()))
+            # Mean and spread in float64; integers past 2^53 (ids up to int64's maximum) round, never fail.
+            self._merge_moments(values if pa.types.is_floating(kind) else pc.cast(values, pa.float64(), safe=False))
         if (_is_text(kind) or pa.types.is_boolean(kind)) and not self._mostly_distinct():
             self._merge_top(values, few)
 
@@ -123,6 +125,7 @@ class ColumnProfile:
             "count": self.count,
             "nulls": self.nulls,
             "null_percent": round(100.0 * self.nulls / self.count, 3) if self.count else 0.0,
+            "null_markers": self.markers,
             "distinct": self.distinct.estimate() if valued else 0,
             "distinct_approximate": not self.distinct.exact,
         }
@@ -153,8 +156,10 @@ class TableProfile:
     duplicate_rows: int = 0
     duplicate_samples: list[int] = field(default_factory=list)
 
-    def update(self, table: pa.Table | pa.RecordBatch, row_numbers: np.ndarray | None = None) -> None:
-        """`row_numbers` (1-based, of the file) name sample rows; default: consecutive after earlier updates."""
+    def update(self, table: pa.Table | pa.RecordBatch, row_numbers: np.ndarray | None = None,
+               markers: dict[str, int] | None = None) -> None:
+        """`row_numbers` (1-based, of the file) name sample rows; default: consecutive after earlier updates.
+        `markers`: per column, how many of the table's nulls were missing-value markers in the file."""
         if table.num_rows == 0:
             return
         if row_numbers is None:
@@ -174,6 +179,8 @@ class TableProfile:
             if not self.distinct_rows:
                 row_hash = combine(row_hash, hashes)
             profile.update(values, hashes, valid, few)
+            if markers:
+                profile.markers += markers.get(name, 0)
         self.rows += table.num_rows
         if self.distinct_rows:
             return

@@ -1,11 +1,13 @@
 """Text → typed columns. Each cast returns the typed array and a mask of values that did not fit the type.
 
-Empty text is null, never invalid: nullability is a rule of its own.
+Empty text is null, never invalid: nullability is a rule of its own. So are missing-value markers (`NA`, `NULL`,
+`#N/A`, … see `Markers`): a marked cell is null, never invalid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -116,6 +118,10 @@ def _fast_or_pattern(text: pa.Array, pattern: str, target: pa.DataType) -> CastR
 
 
 def cast_int(text: pa.Array, column: Column) -> CastResult:
+    # Arrow's parser also reads hexadecimal (0x1F is 31); a contract's int is decimal digits only.
+    if may_contain(text, b"xX") and pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py():
+        values, _ = _blank_to_null(text)
+        return _by_pattern(values, INT_PATTERN, pa.int64())
     return _fast_or_pattern(text, INT_PATTERN, pa.int64())
 
 
@@ -226,3 +232,57 @@ CASTS: dict[str, Callable[[pa.Array, Column], CastResult]] = {
 
 def cast_column(text: pa.Array, column: Column) -> CastResult:
     return CASTS[column.type](text, column)
+
+
+@dataclass(frozen=True)
+class Markers:
+    """A column's missing-value markers. `values`: the marker texts (a typed column's without surrounding
+    blanks, as its values are read). `always`: match them on every cell before casting (a string column, or a
+    marker that is also a valid value of the type, like -999 in an int column); otherwise only the cells that
+    did not fit the type are looked up, so a clean batch pays nothing."""
+
+    values: pa.Array
+    always: bool
+    trim: bool
+
+
+def markers_for(column: Column, texts: Iterable[str]) -> Markers | None:
+    """None when the column has no markers besides blank cells (which are always missing)."""
+    trim = column.type != "string"
+    kept = sorted({t.strip() if trim else t for t in texts if t.strip()})
+    if not kept:
+        return None
+    values = pa.array(kept, pa.string())
+    always = not trim or cast_column(values, column)[1].false_count > 0
+    return Markers(values, always, trim)
+
+
+def _marked(text: pa.Array, markers: Markers) -> pa.Array:
+    found = pc.is_in(pc.utf8_trim_whitespace(text) if markers.trim else text, value_set=markers.values)
+    return pc.fill_null(found, False)
+
+
+def cast_marked(text: pa.Array, column: Column, markers: Markers | None) -> tuple[pa.Array, pa.Array, pa.Array | None]:
+    """(typed, invalid, marked): like `cast_column`, with the cells holding a marker null and not invalid;
+    `marked` is None when no cell held one."""
+    cast = CASTS[column.type]
+    if markers is None:
+        return (*cast(text, column), None)
+    if markers.always:
+        marked = _marked(text, markers)
+        if not marked.true_count:
+            return (*cast(text, column), None)
+        typed, invalid = cast(pc.if_else(marked, pa.scalar(None, pa.string()), text), column)
+        return typed, invalid, marked
+    typed, invalid = cast(text, column)
+    if not invalid.true_count:
+        return typed, invalid, None
+    # A value that did not fit is already null in `typed`: a marker among them only stops being invalid.
+    where = pc.indices_nonzero(invalid)
+    hits = _marked(text.take(where), markers)
+    if not hits.true_count:
+        return typed, invalid, None
+    mask = np.zeros(len(text), dtype=bool)
+    mask[where.to_numpy()[hits.to_numpy(zero_copy_only=False)]] = True
+    marked = pa.array(mask, pa.bool_())
+    return typed, pc.and_(invalid, pc.invert(marked)), marked

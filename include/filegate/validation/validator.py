@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from filegate.contracts.model import Column, Contract, RowRule
 from filegate.profiling.sketch import KeySet, hash_values
 from filegate.transforms.expressions import ExpressionError, columns_used, evaluate
-from filegate.validation.casts import arrow_type, cast_column, may_contain
+from filegate.validation.casts import Markers, arrow_type, cast_marked, markers_for, may_contain
 
 ROW_COLUMN = "_row"
 REASONS_COLUMN = "_reasons"
@@ -41,6 +41,7 @@ class BatchResult:
     valid: pa.Table
     rejected: pa.Table
     valid_rows: np.ndarray  # 1-based row numbers of the valid rows in the file
+    markers: dict[str, int] = field(default_factory=dict)  # per column: valid rows whose cell was a null marker
 
 
 @dataclass
@@ -74,7 +75,8 @@ def check_header(contract: Contract, header: list[str], columns: list[Column] | 
 
 
 class Validator:
-    """`columns` overrides the contract's (an inferred schema); the contract's rules apply either way."""
+    """`columns` overrides the contract's (an inferred schema); the contract's rules apply either way. A column's
+    missing-value markers (`Contract.null_markers`) make its cells null, counted per column in `markers`."""
 
     def __init__(self, contract: Contract, header: list[str], columns: list[Column] | None = None) -> None:
         self.columns = list(contract.columns if columns is None else columns)
@@ -83,6 +85,9 @@ class Validator:
         self.header = header
         names = {c.name for c in self.columns}
         self.extra = [name for name in header if name not in names]
+        inferred = columns is not None
+        self.markers: dict[str, Markers | None] = {
+            c.name: markers_for(c, contract.null_markers(c, inferred=inferred)) for c in self.columns}
         self._seen: dict[str, KeySet] = {c.name: KeySet() for c in self.columns if c.unique}
         self.rules: list[RowRule] = list(contract.rules)
         for rule in self.rules:
@@ -121,6 +126,7 @@ class Validator:
         n = batch.num_rows
         self.rows_total += n
         typed_columns: list[pa.Array] = []
+        marked_columns: dict[str, pa.Array] = {}
         failures: list[tuple[pa.Array, Callable[[int], str]]] = []
 
         def fail(column: str, rule: str, mask: pa.Array, message: Callable[[int], str]) -> None:
@@ -139,13 +145,15 @@ class Validator:
 
         for column in self.columns:
             text = batch.column(column.name)
-            typed, invalid = cast_column(text, column)
+            typed, invalid, marked = cast_marked(text, column, self.markers[column.name])
             typed_columns.append(typed)
+            if marked is not None:
+                marked_columns[column.name] = marked
             fail(column.name, "type", invalid,
                  lambda i, c=column, t=text: f"{c.name}: {_show(t[i].as_py())} is not a valid {c.type}")
             if not column.nullable and typed.null_count:
                 is_null = pc.and_(pc.is_null(typed), pc.invert(invalid))
-                fail(column.name, "required", is_null, lambda i, c=column: f"{c.name}: is required but empty")
+                fail(column.name, "required", is_null, lambda i, c=column, t=text: _required(c, t[i].as_py()))
             if column.min is not None:
                 fail(column.name, "min", pc.less(typed, pa.scalar(column.min).cast(_compare_type(typed))),
                      lambda i, c=column, v=typed: f"{c.name}: {v[i].as_py()} is below the minimum {c.min:g}")
@@ -174,7 +182,8 @@ class Validator:
 
         rows = np.arange(first_row, first_row + n, dtype=np.int64)
         if not failures:
-            return BatchResult(typed_batch, _empty_rejects(self.header), rows)
+            markers = {name: marked.true_count for name, marked in marked_columns.items()}
+            return BatchResult(typed_batch, _empty_rejects(self.header), rows, markers)
 
         any_failure = failures[0][0]
         for mask, _ in failures[1:]:
@@ -189,7 +198,8 @@ class Validator:
         rejected = text_table.add_column(0, ROW_COLUMN, pa.array([first_row + i for i in rejected_idx], pa.int64()))
         rejected = rejected.append_column(REASONS_COLUMN, pa.array(["; ".join(reasons[i]) for i in rejected_idx]))
         keep = pc.invert(any_failure)
-        return BatchResult(typed_batch.filter(keep), rejected, rows[keep.to_numpy(zero_copy_only=False)])
+        markers = {name: pc.and_(marked, keep).true_count for name, marked in marked_columns.items()}
+        return BatchResult(typed_batch.filter(keep), rejected, rows[keep.to_numpy(zero_copy_only=False)], markers)
 
     def _rule_failures(self, rule: RowRule, table: pa.Table) -> pa.Array:
         try:
@@ -259,6 +269,12 @@ class Validator:
              "percent": round(100.0 * i.count / total, 3), "sample_rows": i.sample_rows}
             for i in ordered
         ]
+
+
+def _required(column: Column, text: str | None) -> str:
+    if text is not None and text.strip():
+        return f"{column.name}: is required but {_show(text)} marks it missing"
+    return f"{column.name}: is required but empty"
 
 
 def _tuple_less(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
