@@ -150,8 +150,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         examples: list[tuple[str, str]] = []
         if result.rejected_file is not None:
             with result.rejected_file.open(newline="", encoding="utf-8") as fh:
-                for record in csv.DictReader(fh):
-                    examples.append((record.get("_row") or "?", record.get("_reasons") or ""))
+                rows = csv.reader(fh)
+                next(rows, None)
+                for record in rows:  # by position: the file's own header may hold a _row or _reasons column
+                    examples.append((record[0] or "?", record[-1]))
                     if len(examples) >= args.examples:
                         break
     verdict = "PASSED" if result.status == "processed" else "FAILED"

@@ -21,8 +21,26 @@ T = TypeVar("T")
 BATCH_ROWS = 65_536  # readers that build batches in Python (JSON, xlsx) flush at this many rows
 
 
+MAX_REASON_CHARS = 500
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_ESCAPES.update({c: f"\\u{c:04x}" for c in [0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                             *range(0xD800, 0xE000)]})
+
+
+def shown(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """`text` as one printable line of at most `limit` characters: control characters (ESC sequences, line
+    breaks, bidi overrides, lone surrogates) escaped, the rest cut with an ellipsis."""
+    text = text.translate(_ESCAPES)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 class ParseError(ValueError):
-    """The file as a whole cannot be read; the message says why in terms a person can act on."""
+    """The file as a whole cannot be read; the message says why in terms a person can act on (one line, at most
+    MAX_REASON_CHARS characters, control characters escaped)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(shown(message))
 
 
 @dataclass
@@ -54,7 +72,8 @@ def check_header_names(header: list[str], max_columns: int) -> list[str]:
         raise ParseError("the first line is blank: a header row is expected")
     duplicates = sorted(_duplicates(header))
     if duplicates:
-        raise ParseError(f"duplicate column names in the header: {', '.join(duplicates[:20])}")
+        raise ParseError("duplicate column names in the header: "
+                         + ", ".join(shown(name, 60) for name in duplicates[:20]))
     if "" in header:
         raise ParseError(f"the header has an empty column name (position {header.index('') + 1})")
     return header

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filegate.contracts.model import Contract
-from filegate.parsers.base import ParseError, Reader
+from filegate.parsers.base import ParseError, Reader, shown
 from filegate.parsers.registry import open_reader
 from filegate.parsers.source import prepare
 from filegate.profiling.profile import FORMULA_PREFIXES, TableProfile, inert
@@ -95,9 +95,10 @@ class _RejectWriter:
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
-        for record in table.to_pylist():
+        # By position: the file's header may itself hold a _row or _reasons column.
+        for record in zip(*(column.to_pylist() for column in table.columns), strict=True):
             self._writer.writerow([inert("" if v is None else str(v).replace("\x00", "\\x00"))
-                                   for v in record.values()])
+                                   for v in record])
             self.rows += 1
 
     def close(self) -> None:
@@ -195,7 +196,9 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
 
 
 def _quarantined(reason: str, started: float, **fields: Any) -> EngineResult:
-    return EngineResult("quarantined", reason, seconds=time.monotonic() - started, **fields)
+    """The file's reason is one line of at most 500 characters, control characters (from header or member
+    names) escaped: it is stored as file.error, printed, and sent in alerts."""
+    return EngineResult("quarantined", shown(reason), seconds=time.monotonic() - started, **fields)
 
 
 def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,

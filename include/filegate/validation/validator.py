@@ -300,10 +300,11 @@ def _empty_rejects(header: list[str]) -> pa.Table:
 
 def rejects_from_bad_rows(header: list[str], bad_rows: list[tuple[int | None, str, str]]) -> pa.Table:
     """Rows the parser could not split into the header's fields, kept whole in the first column."""
-    columns: dict[str, list[object]] = {ROW_COLUMN: [], **{h: [] for h in header}, REASONS_COLUMN: []}
-    for line, reason, text in bad_rows:
-        columns[ROW_COLUMN].append(line)
-        for i, name in enumerate(header):
-            columns[name].append(text if i == 0 else "")
-        columns[REASONS_COLUMN].append(f"line {line}: {reason}" if line else reason)
-    return pa.table(columns, schema=_empty_rejects(header).schema)
+    # By position, not by name: a header may itself hold a column named _row or _reasons.
+    texts = [text for _, _, text in bad_rows]
+    blank = [""] * len(bad_rows)
+    arrays = [[line for line, _, _ in bad_rows], *([texts] + [blank] * (len(header) - 1) if header else []),
+              [f"line {line}: {reason}" if line else reason for line, reason, _ in bad_rows]]
+    schema = _empty_rejects(header).schema
+    return pa.Table.from_arrays([pa.array(values, f.type) for values, f in zip(arrays, schema, strict=True)],
+                                schema=schema)
