@@ -11,9 +11,10 @@ import io
 import logging
 import mmap
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 DELIMITERS = [",", ";", "\t", "|"]
 LOCATE_BAD_ROWS = 100  # physical line numbers are looked up for this many ragged rows
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long field is judged by the rules, not refused here
+QUOTE_SCAN_TAIL = 200  # characters of the last multi-line ragged row kept, to tell whether it ends the file
+
+
+def _undecodable_row_hook(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """pyarrow decodes an invalid row's text before calling the reader's handler, and only prints (as an
+    "Exception ignored" traceback) when that text is not UTF-8. The reader notes it and explains it instead."""
+
+    def hook(unraisable: Any) -> object:
+        owner = getattr(unraisable.object, "__self__", None)
+        if isinstance(owner, CsvReader) and issubclass(unraisable.exc_type, UnicodeDecodeError):
+            owner.undecodable_row = True
+            return None
+        return previous(unraisable)
+
+    hook.filegate = True  # type: ignore[attr-defined]
+    return hook
 
 
 def sniff_delimiter(text: str, quote_char: str = '"') -> str:
@@ -62,6 +79,8 @@ class CsvReader:
     header: list[str] = field(default_factory=list)
     encoding: str = ""
     delimiter: str = ""
+    undecodable_row: bool = False  # a ragged row's text was not valid UTF-8 (pyarrow could not hand it over)
+    multiline_tail: str = ""  # the end of the latest ragged row that spans lines: a quote left open at EOF?
 
     def _sniff(self) -> None:
         if self.encoding:
@@ -91,8 +110,8 @@ class CsvReader:
                 for _ in range(self.fmt.skip_lines):
                     next(rows, None)
                 row = next(rows, None)
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"the header is not valid {self.encoding} text: {exc.reason}") from exc
+        except UnicodeError as exc:
+            raise ParseError(f"the header is not valid {self.encoding} text: {getattr(exc, 'reason', exc)}") from exc
         except (csv.Error, OSError) as exc:
             raise ParseError(f"cannot read the header: {exc}") from exc
         if row is None:
@@ -108,6 +127,8 @@ class CsvReader:
         return self.header
 
     def _on_invalid_row(self, row: pacsv.InvalidRow) -> str:
+        if "\n" in row.text or "\r" in row.text:
+            self.multiline_tail = row.text[-QUOTE_SCAN_TAIL:]
         self.bad_rows.append(
             # pyarrow's row.number is unreliable once values may hold newlines: lines come from _locate_bad_rows.
             BadRow(line=None, reason=f"expected {row.expected_columns} fields, found {row.actual_columns}",
@@ -148,26 +169,47 @@ class CsvReader:
                     last = batch
                     yield batch
         except pa.ArrowInvalid as exc:
+            if "could not skip initial" in str(exc).lower() and self.path.stat().st_size <= self.block_size:
+                return  # the header is the whole file (no final line break): no data rows, as with one
             raise ParseError(self._explain(str(exc))) from exc
         except UnicodeDecodeError as exc:
             raise ParseError(f"the file is not valid {self.encoding} text: {exc.reason} at byte {exc.start}") from exc
-        if last is not None and _ends_inside_quotes(last):
+        except UnicodeError as exc:
+            raise ParseError(f"the file is not valid {self.encoding} text: {exc}") from exc
+        if (last is not None and _ends_inside_quotes(last)) or self._ragged_row_ends_file():
             line = self._unclosed_quote_line()
             if line is not None:
                 raise ParseError(f"a quoted field opened on line {line} is never closed (unterminated quote): "
                                  "the rest of the file would be read as one value")
         self._locate_bad_rows()
 
+    def _ragged_row_ends_file(self) -> bool:
+        """A quote opened and never closed makes the rest of the file one ragged row: its end is the file's."""
+        if not self.multiline_tail:
+            return False
+        tail = self.multiline_tail.rstrip("\r\n").encode(self.encoding, errors="replace")
+        size = self.path.stat().st_size
+        with self.path.open("rb") as fh:
+            fh.seek(max(0, size - len(tail) - 8))
+            return fh.read().rstrip(b"\r\n").endswith(tail)
+
     def _explain(self, message: str) -> str:
         lowered = message.lower()
-        if "utf8" in lowered or "utf-8" in lowered:
+        if self.undecodable_row or "utf8" in lowered or "utf-8" in lowered:
             where = first_invalid_utf8(self.path)
             if where:
                 line, offset, byte = where
+                if offset >= self.path.stat().st_size - 3:
+                    return (f"the file ends inside a UTF-8 character (line {line}, byte {offset:,}): it was probably "
+                            "cut short in transfer")
                 return (f"the file mixes encodings: line {line} (byte {offset:,}) has byte 0x{byte:02x}, which is "
                         "not UTF-8 although the start of the file is; export the file in one encoding")
             return f"the file is not valid UTF-8 text: {message}"
         if "straddl" in lowered or "block" in lowered:
+            line = self._unclosed_quote_line()
+            if line is not None:
+                return (f"a quoted field opened on line {line} is never closed (unterminated quote): the rest of "
+                        "the file would be read as one value")
             return (f"a row is longer than the read block ({self.block_size >> 20} MB): a quoted field is probably "
                     "never closed, or a line is enormous")
         if "quote" in lowered:
@@ -180,13 +222,17 @@ class CsvReader:
             with self._open_text() as fh:
                 reader = csv.reader(fh, delimiter=self.delimiter, quotechar=self.fmt.quote_char, strict=True)
                 start = 1
-                for _ in reader:
+                while True:
+                    try:
+                        if next(reader, None) is None:
+                            return None
+                    except csv.Error as exc:
+                        if "unexpected end of data" in str(exc):
+                            return start
+                        # another strictness complaint ('"a"b'): pyarrow reads those; go on from the next line
                     start = reader.line_num + 1
-        except csv.Error:
-            return start
-        except (UnicodeDecodeError, OSError):
+        except (UnicodeError, OSError):
             return None
-        return None
 
     def _locate_bad_rows(self) -> None:
         """pyarrow cannot number rows when values may hold newlines; find the first few ragged rows' lines."""
@@ -221,3 +267,7 @@ def _ends_inside_quotes(batch: pa.RecordBatch) -> bool:
         if value and ("\n" in value or "\r" in value):
             return True
     return False
+
+
+if not getattr(sys.unraisablehook, "filegate", False):
+    sys.unraisablehook = _undecodable_row_hook(sys.unraisablehook)

@@ -85,6 +85,8 @@ class FixedWidthReader:
                     raise ParseError(f"the file mixes encodings: line {where[0]} has byte 0x{where[2]:02x}, which "
                                      "is not UTF-8 although the start of the file is") from exc
             raise ParseError(f"the file cannot be read as fixed-width records: {message}") from exc
+        except UnicodeError as exc:  # a non-UTF-8 file is decoded by Python's codec, in the reader's thread
+            raise ParseError(f"the file is not valid {self.encoding} text: {getattr(exc, 'reason', exc)}") from exc
 
     def _report(self, lines: pa.Array, length: pa.Array, bad: pa.Array, first: int, shortest: int,
                 longest: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from filegate.parsers.source import detect_encoding, head_bytes, is_utf8, refuse
 
 READ_CHARS = 1 << 20
 MAX_RECORD_CHARS = 64 << 20
+# A \uXXXX escape of a surrogate: only then can a decoded value hold a lone surrogate (which no UTF-8 output can
+# carry), so only records with one are checked value by value.
+SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
+TOO_DEEP = "nested too deeply (hundreds of levels of arrays or objects)"
 
 
 class _Number(str):
@@ -63,6 +68,7 @@ class JsonReader:
     bad_rows: list[BadRow] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     encoding: str = ""
+    first_problem: str = ""  # why the first unreadable record was skipped, for "no JSON objects"
 
     def _open(self) -> io.TextIOBase:
         if not self.encoding:
@@ -77,8 +83,8 @@ class JsonReader:
         try:
             with self._open() as fh:
                 yield from (self._ndjson(fh, report) if self.lines else self._array(fh, report))
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"the file is not valid {self.encoding} text: {exc.reason}") from exc
+        except UnicodeError as exc:
+            raise ParseError(f"the file is not valid {self.encoding} text: {getattr(exc, 'reason', exc)}") from exc
 
     def _ndjson(self, fh: io.TextIOBase, report: bool) -> Iterator[tuple[int, dict[str, Any]]]:
         for number, line in enumerate(fh, start=1):
@@ -90,9 +96,19 @@ class JsonReader:
                 if report:
                     self.bad_rows.append(BadRow(number, f"not valid JSON: {exc.msg} at column {exc.colno}", line[:500]))
                 continue
+            except RecursionError:
+                if report:
+                    self.bad_rows.append(BadRow(number, f"the record is {TOO_DEEP}", line[:500]))
+                continue
             if not isinstance(value, dict):
                 if report:
                     self.bad_rows.append(BadRow(number, f"a JSON object is expected, found {_kind(value)}", line[:500]))
+                continue
+            problem = _unwritable(value, line)
+            if problem:
+                self.first_problem = self.first_problem or f"line {number} {problem}"
+                if report:
+                    self.bad_rows.append(BadRow(number, problem, _safe(line[:500])))
                 continue
             yield number, value
 
@@ -117,6 +133,7 @@ class JsonReader:
             if pos >= len(buffer):
                 raise ParseError(f"the JSON array is not closed: the file ends after {number} records")
             if buffer[pos] == "]":
+                _nothing_after(fh, buffer, pos + 1)
                 return
             if number and buffer[pos] == ",":
                 pos = _skip_space(buffer, pos + 1)
@@ -127,17 +144,29 @@ class JsonReader:
                     value, end = _DECODER.raw_decode(buffer, pos)
                     break
                 except json.JSONDecodeError as exc:
+                    if not eof and len(buffer) - pos > MAX_RECORD_CHARS and _cut_short(exc, buffer):
+                        raise ParseError(f"record {number + 1} is larger than {MAX_RECORD_CHARS >> 20} MiB, the "
+                                         "limit for one JSON record") from exc
                     if eof or len(buffer) - pos > MAX_RECORD_CHARS:
                         raise ParseError(f"record {number + 1} is not valid JSON: {exc.msg}") from exc
                     more = fh.read(READ_CHARS)
                     eof = not more
                     buffer, pos = buffer[pos:] + more, 0
+                except RecursionError as exc:
+                    raise ParseError(f"record {number + 1} is {TOO_DEEP}") from exc
             number += 1
+            text = buffer[pos:end]
             pos = end
             if not isinstance(value, dict):
                 if report:
                     self.bad_rows.append(BadRow(number, f"record {number}: a JSON object is expected, found "
-                                                f"{_kind(value)}", _dump(value)[:500]))
+                                                f"{_kind(value)}", _safe(text[:500])))
+                continue
+            problem = _unwritable(value, text)
+            if problem:
+                self.first_problem = self.first_problem or f"record {number} {problem}"
+                if report:
+                    self.bad_rows.append(BadRow(number, f"record {number}: {problem}", _safe(text[:500])))
                 continue
             yield number, value
 
@@ -150,7 +179,8 @@ class JsonReader:
                     if len(keys) > self.fmt.max_columns:
                         break
         if not keys:
-            raise ParseError("the file holds no JSON objects")
+            raise ParseError("the file holds no JSON objects" + (f" that can be read: {self.first_problem}"
+                                                                 if self.first_problem else ""))
         self.header = check_header_names(list(keys), self.fmt.max_columns)
         return self.header
 
@@ -165,14 +195,54 @@ class JsonReader:
                 self.bad_rows.append(BadRow(number, f"unexpected key(s) {', '.join(unexpected[:5])}",
                                             _dump(record)[:500]))
                 continue
-            for values, name in zip(columns, header, strict=True):
-                values.append(as_text(record.get(name)))
+            try:
+                cells = [as_text(record.get(name)) for name in header]
+            except RecursionError:
+                self.bad_rows.append(BadRow(number, f"the record is {TOO_DEEP}", ""))
+                continue
+            for values, cell in zip(columns, cells, strict=True):
+                values.append(cell)
             rows += 1
             if rows == BATCH_ROWS:
                 yield text_batch(header, columns)
                 columns, rows = [[] for _ in header], 0
         if rows:
             yield text_batch(header, columns)
+
+
+def _nothing_after(fh: io.TextIOBase, buffer: str, pos: int) -> None:
+    """Only whitespace may follow the array: `[...] garbage` is a broken file, not a valid one."""
+    while True:
+        pos = _skip_space(buffer, pos)
+        if pos < len(buffer):
+            raise ParseError(f"the JSON array is followed by more data ({buffer[pos:pos + 20]!r}): one JSON array of "
+                             "objects is expected, and nothing after it")
+        buffer, pos = fh.read(READ_CHARS), 0
+        if not buffer:
+            return
+
+
+def _cut_short(exc: json.JSONDecodeError, buffer: str) -> bool:
+    """The decoder failed because the buffer ended inside the record, not because the record is broken."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(buffer) - 1
+
+
+def _unwritable(record: dict[str, Any], text: str) -> str | None:
+    """Why the record cannot become text (a lone surrogate, nesting too deep for its JSON), else None."""
+    try:
+        if SURROGATE_ESCAPE.search(text):
+            _dump(record).encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        return ("holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), which is not a "
+                "character")
+    except RecursionError:
+        return f"the record is {TOO_DEEP}"
+
+
+def _safe(text: str) -> str:
+    """A rejected record's text as it can be written out (lone surrogates escaped)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _skip_space(text: str, pos: int) -> int:

@@ -7,6 +7,7 @@ import codecs
 import gzip
 import logging
 import posixpath
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import ParseError
+from filegate.parsers.base import ParseError, shown
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,49 @@ def _is_zip(head: bytes) -> bool:
     return head.startswith(ZIP_MAGICS)
 
 
+# What zipfile raises for a broken archive: a bad structure, a version it cannot read, a member name that is
+# not UTF-8 although flagged so, a damaged extra field.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+              UnicodeDecodeError, ValueError, IndexError, KeyError, struct.error, RuntimeError)
+TAR_BLOCK = 512
+
+
+def open_zip(path: Path, what: str = "the zip archive") -> zipfile.ZipFile:
+    """The archive, or a ParseError saying why it cannot be opened."""
+    try:
+        return zipfile.ZipFile(path)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{what} cannot be opened: a member name is not valid UTF-8 although the archive says "
+                         f"so (byte 0x{exc.object[exc.start]:02x})") from exc
+    except ZIP_ERRORS as exc:
+        raise ParseError(f"{what} cannot be opened: {shown(str(exc))}") from exc
+
+
 def is_xlsx(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             return "xl/workbook.xml" in archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except ZIP_ERRORS:
         return False
+
+
+def is_tar(head: bytes) -> bool:
+    """A tar header block: the POSIX magic, or (old v7 archives) a checksum that adds up."""
+    if len(head) < TAR_BLOCK:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    field = head[148:156].replace(b"\0", b" ").strip()
+    if not field or not all(48 <= c <= 55 for c in field):
+        return False
+    return int(field, 8) == sum(head[:148]) + 8 * 32 + sum(head[156:TAR_BLOCK])
+
+
+def refuse_archive(head: bytes, where: str) -> None:
+    """Archives inside archives (and tar, which Filegate does not unpack) are refused, never read as text."""
+    if is_tar(head):
+        raise ParseError(f"{where} a tar archive: tar is not unpacked; deliver the file alone, gzipped (.gz) or "
+                         "as the only file of a zip archive")
 
 
 def _copy_bounded(source: BinaryIO, target: Path, *, packed_size: int, fmt: Format, what: str) -> None:
@@ -82,49 +120,63 @@ def _gunzip(path: Path, name: str, work_dir: Path, fmt: Format) -> Prepared:
     inner = name[:-3] if name.lower().endswith(".gz") else name
     try:
         with gzip.open(path, "rb") as source:
+            head = source.read(TAR_BLOCK)
+        refuse_archive(head, "the gzip file holds")
+        if head.startswith(GZIP_MAGIC) or (_is_zip(head) and not _xlsx_wanted(fmt)):
+            kind = "gzip" if head.startswith(GZIP_MAGIC) else "zip"
+            raise ParseError(f"the gzip file holds a {kind} archive: nested archives are refused")
+        with gzip.open(path, "rb") as source:
             _copy_bounded(source, target, packed_size=path.stat().st_size, fmt=fmt, what="the gzip file")
     except (OSError, EOFError, zlib.error) as exc:
-        raise ParseError(f"the gzip file is corrupt or truncated: {exc}") from exc
+        raise ParseError(f"the gzip file is corrupt or truncated: {shown(str(exc))}") from exc
+    if _is_zip(head) and not is_xlsx(target):
+        raise ParseError("the gzip file holds a zip archive: nested archives are refused")
     return Prepared(target, inner, "gzip")
 
 
+def _xlsx_wanted(fmt: Format) -> bool:
+    """A gzipped workbook is a zip inside gzip that is read, as long as the feed may be a workbook."""
+    return fmt.type in ("auto", "xlsx")
+
+
 def _unzip(path: Path, work_dir: Path, fmt: Format) -> Prepared:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ParseError(f"the zip archive cannot be opened: {exc}") from exc
-    with archive:
+    with open_zip(path) as archive:
+        nameless = [m for m in archive.infolist() if not m.filename]
+        if nameless:
+            raise ParseError("the zip archive holds a member with an empty name: refused as a broken archive")
         members = [m for m in archive.infolist()
                    if not m.is_dir() and not any(part in m.filename for part in IGNORED_MEMBERS)]
         if not members:
             raise ParseError("the zip archive holds no file")
         if len(members) > 1:
-            shown = ", ".join(m.filename for m in members[:5]) + (" …" if len(members) > 5 else "")
-            raise ParseError(f"the zip archive holds {len(members)} files ({shown}); exactly one is expected")
+            listed = ", ".join(shown(m.filename, 80) for m in members[:5]) + (" …" if len(members) > 5 else "")
+            raise ParseError(f"the zip archive holds {len(members)} files ({listed}); exactly one is expected")
         member = members[0]
+        name = shown(member.filename, 120)
         if member.flag_bits & 0x1:
-            raise ParseError(f"{member.filename} in the zip archive is encrypted")
+            raise ParseError(f"{name} in the zip archive is encrypted")
         if member.file_size > fmt.max_uncompressed_bytes:
-            raise ParseError(f"{member.filename} in the zip archive declares {member.file_size:,} bytes, more than "
+            raise ParseError(f"{name} in the zip archive declares {member.file_size:,} bytes, more than "
                              f"{fmt.max_uncompressed_bytes:,} (format.max_uncompressed_bytes): refused as a possible "
                              "decompression bomb")
         ratio = member.file_size / max(member.compress_size, 1)
         if member.file_size > RATIO_FLOOR_BYTES // 16 and ratio > fmt.max_compression_ratio:
-            raise ParseError(f"{member.filename} in the zip archive inflates {ratio:,.0f}x ({member.compress_size:,}"
+            raise ParseError(f"{name} in the zip archive inflates {ratio:,.0f}x ({member.compress_size:,}"
                              f" → {member.file_size:,} bytes), more than {fmt.max_compression_ratio:g}x: refused as "
                              "a possible decompression bomb (format.max_compression_ratio)")
         target = work_dir / "decompressed"
         try:
             with archive.open(member) as source:
-                head = source.read(4)
+                head = source.read(TAR_BLOCK)
+                refuse_archive(head, f"{name} in the zip archive is")
                 if _is_zip(head) or head.startswith(GZIP_MAGIC):
-                    raise ParseError(f"{member.filename} in the zip archive is itself an archive: nested archives "
+                    raise ParseError(f"{name} in the zip archive is itself an archive: nested archives "
                                      "are refused")
             with archive.open(member) as source:
                 _copy_bounded(source, target, packed_size=member.compress_size, fmt=fmt,
-                              what=f"{member.filename} in the zip archive")
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
-            raise ParseError(f"{member.filename} in the zip archive cannot be read: {exc}") from exc
+                              what=f"{name} in the zip archive")
+        except ZIP_ERRORS as exc:
+            raise ParseError(f"{name} in the zip archive cannot be read: {shown(str(exc))}") from exc
     return Prepared(target, posixpath.basename(member.filename), "zip")
 
 
@@ -133,8 +185,7 @@ def prepare(path: Path, fmt: Format, work_dir: Path, name: str | None = None) ->
     name = name or path.name
     if path.stat().st_size == 0:
         raise ParseError("the file is empty (0 bytes)")
-    with path.open("rb") as fh:
-        head = fh.read(4)
+    head = head_bytes(path, 4)
     wants = fmt.compression
     if wants == "gzip" or (wants == "auto" and head.startswith(GZIP_MAGIC)):
         prepared = _gunzip(path, name, work_dir, fmt)
@@ -142,6 +193,7 @@ def prepare(path: Path, fmt: Format, work_dir: Path, name: str | None = None) ->
             fmt.type == "auto" and is_xlsx(path)):
         prepared = _unzip(path, work_dir, fmt)
     else:
+        refuse_archive(head_bytes(path, TAR_BLOCK), "the file is")
         return Prepared(path, name)
     if prepared.path.stat().st_size == 0:
         raise ParseError(f"the file inside the {prepared.packed} archive is empty (0 bytes)")
@@ -164,13 +216,28 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+def _without_bom(sample: bytes, declared: str) -> str:
+    """`utf-16`/`utf-32` name no byte order: without a BOM, the order is told from the bytes, or the file refused."""
+    try:
+        name = codecs.lookup(declared).name
+    except LookupError as exc:
+        raise ParseError(f"the feed declares the unknown encoding {declared!r} (format.encoding)") from exc
+    if name not in ("utf-16", "utf-32"):
+        return declared
+    wide = _utf16_without_bom(sample) if name == "utf-16" else None
+    if wide:
+        return wide
+    raise ParseError(f"the feed declares {declared} (format.encoding), but the file has no byte-order mark and "
+                     f"does not look like {name} text; declare {name}-le or {name}-be, or check the file")
+
+
 def detect_encoding(sample: bytes, declared: str = "auto") -> str:
     """The codec to read the file with. A BOM always wins; `declared` is trusted otherwise."""
     for bom, codec in BOMS:
         if sample.startswith(bom):
             return codec
     if declared != "auto":
-        return declared
+        return _without_bom(sample, declared)
     wide = _utf16_without_bom(sample)
     if wide:
         return wide

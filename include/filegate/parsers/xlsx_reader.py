@@ -4,7 +4,7 @@ textual outputs, see filegate.pipeline.engine.inert)."""
 
 from __future__ import annotations
 
-import zipfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -14,9 +14,13 @@ from typing import Any
 import pyarrow as pa
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import BATCH_ROWS, BadRow, ParseError, check_header_names, text_batch
+from filegate.parsers.base import BATCH_ROWS, BadRow, ParseError, check_header_names, shown, text_batch
+from filegate.parsers.source import open_zip
 
 MAX_XML_RATIO = 200.0
+# openpyxl warns on stderr about parts it skips (no default style, unsupported extensions): those say nothing
+# about the data, and a person reading a file's reason must not have to look past them.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
 
 
 def cell_text(value: Any) -> str:
@@ -35,12 +39,9 @@ def cell_text(value: Any) -> str:
 
 def _check_archive(path: Path, fmt: Format) -> None:
     """An .xlsx is a zip of XML parts: refuse bombs before openpyxl inflates anything."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            names = {m.filename for m in members}
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ParseError(f"the file is not an .xlsx workbook (not a zip archive): {exc}") from exc
+    with open_zip(path, "the .xlsx workbook (a zip archive)") as archive:
+        members = archive.infolist()
+        names = {m.filename for m in members}
     if "xl/workbook.xml" not in names:
         raise ParseError("the zip archive is not an .xlsx workbook (no xl/workbook.xml)")
     total = sum(m.file_size for m in members)
@@ -50,8 +51,8 @@ def _check_archive(path: Path, fmt: Format) -> None:
     for member in members:
         ratio = member.file_size / max(member.compress_size, 1)
         if member.file_size > 1 << 20 and ratio > max(fmt.max_compression_ratio, MAX_XML_RATIO):
-            raise ParseError(f"{member.filename} in the workbook inflates {ratio:,.0f}x: refused as a possible "
-                             "decompression bomb")
+            raise ParseError(f"{shown(member.filename, 120)} in the workbook inflates {ratio:,.0f}x: refused as a "
+                             "possible decompression bomb")
 
 
 @dataclass
