@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from engine_support import rows_of, run
 
 from filegate.contracts import ContractError, load_contract
 from filegate.contracts.model import DEFAULT_NULL_VALUES, Contract
@@ -23,18 +23,6 @@ from filegate.profiling.profile import TableProfile
 def contract(**spec: object) -> Contract:
     return Contract.model_validate({"name": "na_feed", "description": "test",
                                     "thresholds": {"max_rejected_share": 1.0}, **spec})
-
-
-def run(c: Contract, tmp_path: Path, text: str) -> EngineResult:
-    path = tmp_path / "f.csv"
-    path.write_text(text)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    return run_engine(c, path, arrived=date(2026, 11, 21), work_dir=work)
-
-
-def rows_of(result: EngineResult) -> list[dict[str, object]]:
-    return [r for p in result.parquet_files.values() for r in pq.read_table(p).to_pylist()]
 
 
 def reasons_of(result: EngineResult) -> str:

@@ -5,28 +5,16 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
+from engine_support import rows_of, run
 
 from filegate.contracts import ContractError, load_contract
 from filegate.contracts.model import Contract
-from filegate.pipeline.engine import EngineResult, run_engine
+from filegate.pipeline.engine import run_engine
 
 
 def contract(**spec: object) -> Contract:
     return Contract.model_validate({"name": "rules_feed", "description": "test", **spec})
-
-
-def run(c: Contract, tmp_path: Path, text: str) -> EngineResult:
-    path = tmp_path / "f.csv"
-    path.write_text(text)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    return run_engine(c, path, arrived=date(2026, 11, 21), work_dir=work)
-
-
-def rows_of(result: EngineResult) -> list[dict[str, object]]:
-    return [r for p in result.parquet_files.values() for r in pq.read_table(p).to_pylist()]
 
 
 COLUMNS = [
