@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filegate_deploy import cfn_yaml
-from filegate_deploy.bundle import REPO
+from filegate_deploy.bundle import REPO, check_requirements
 
 AIRFLOW_VERSION = "3.3.1"
 # bootstrap/02-airflow/001-install-required-pip-packages.sh, as a requirements file the lock also resolves.
@@ -133,8 +133,7 @@ def lay_out(bundle: Path, root: Path) -> Layout:
 
 def local_requirements(requirements: str, constraints: Path) -> str:
     """The bundle's requirements.txt with its --constraint URL pointed at a local file (nothing here reaches GitHub)."""
-    if not _CONSTRAINT_LINE.search(requirements):
-        raise ImageError("requirements.txt has no --constraint line; MWAA would force Airflow's constraints")
+    check_requirements(requirements)
     return _CONSTRAINT_LINE.sub(f"--constraint {constraints}", requirements, count=1)
 
 
