@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from filegate.contracts import ContractError
     from filegate.parsers import ParseError
+    from filegate.storage.database import ConnectError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -236,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ParseError, ContractError) as exc:
         print(f"filegate: {getattr(args, 'file', '')}: {exc}" if getattr(args, "file", None) else f"filegate: {exc}",
               file=sys.stderr)
+        return 1
+    except ConnectError as exc:  # names where the DSN came from, never its value
+        print(f"filegate: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         print(f"filegate: {exc.filename}: {exc.strerror}", file=sys.stderr)

@@ -57,8 +57,24 @@ def test_a_connection_reason_is_kept_when_it_holds_no_secret(tmp_path, monkeypat
 
 
 def test_scrub_removes_password_forms_and_the_dsn() -> None:
-    from filegate.loading.connect import dsn_secrets, scrub
+    from filegate.storage.database import dsn_secrets, scrub
 
     dsn = "postgresql://u:p%40ss%20word@db.internal/x"
     secrets = dsn_secrets(dsn)
     assert scrub(f"bad {dsn} p@ss word p%40ss%20word", secrets) == "bad *** *** ***"
+
+
+@pytest.mark.parametrize("dsn", [
+    "host=127.0.0.1 port=1 password=Hunter2 Secret-Value",
+    "postgresql://filegate:Hunter2@Secret-Value@127.0.0.1:1/db?connect_timeout=2",
+])
+def test_the_status_store_dsn_is_never_echoed(monkeypatch, capsys, dsn: str) -> None:
+    """`filegate status` (and every task) connects to the status store with FILEGATE_DB_URL: same rule."""
+    from filegate.cli import main
+
+    monkeypatch.setenv("FILEGATE_DB_URL", dsn)
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert "FILEGATE_DB_URL" in err and err.count("\n") == 1
+    for fragment in FRAGMENTS:
+        assert fragment not in err, err

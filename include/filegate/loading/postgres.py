@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from filegate.contracts.model import Contract, PostgresDestination
-from filegate.loading.connect import connect
 from filegate.settings import load_settings
+from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
 META_COLUMNS = {"_file_sha256": "text", "_loaded_at": "timestamptz"}

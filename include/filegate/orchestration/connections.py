@@ -32,11 +32,11 @@ def status_store() -> StatusStore:
     if conn is not None and conn.host:
         dsn = make_conninfo(host=conn.host, port=conn.port or None, user=conn.login or None,
                             password=conn.password or None, dbname=conn.schema or None)
-    else:
-        dsn = load_settings().db_url or ""
-        if not dsn:
-            raise RuntimeError(f"no status store: define the Airflow connection {DB_CONN_ID!r} or FILEGATE_DB_URL")
-    return StatusStore.connect(dsn)
+        return StatusStore.connect(dsn, source=f"the Airflow connection {DB_CONN_ID!r}")
+    dsn = load_settings().db_url or ""
+    if not dsn:
+        raise RuntimeError(f"no status store: define the Airflow connection {DB_CONN_ID!r} or FILEGATE_DB_URL")
+    return StatusStore.connect(dsn, source="FILEGATE_DB_URL")
 
 
 def s3_client() -> Any:

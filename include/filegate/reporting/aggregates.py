@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from filegate.loading.connect import connect
+from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
 MAX_PARQUET_OBJECTS = 50

@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from filegate.status.lifecycle import ALLOWED, TERMINAL, Status, TransitionError, check
+from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 724_311_001
@@ -73,16 +74,17 @@ class StatusStore:
 
     MAX_IDLE = 8
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, source: str = "FILEGATE_DB_URL") -> None:
         self.dsn = dsn
+        self.source = source  # named in connection errors instead of the DSN, which may hold a password
         self._idle: list[psycopg.Connection[dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
         weakref.finalize(self, _close_all, self._idle)
 
     @classmethod
-    def connect(cls, dsn: str, *, migrate: bool = True) -> StatusStore:
-        store = cls(dsn)
+    def connect(cls, dsn: str, *, migrate: bool = True, source: str = "FILEGATE_DB_URL") -> StatusStore:
+        store = cls(dsn, source=source)
         if migrate:
             store.migrate()
         return store
@@ -98,7 +100,7 @@ class StatusStore:
             conn = self._idle.pop() if self._idle else None
         if conn is None or conn.closed or conn.broken:
             # autocommit: each _tx is one explicit transaction block, and nothing stays open between them.
-            conn = psycopg.connect(self.dsn, row_factory=dict_row, autocommit=True)
+            conn = connect(self.dsn, source=self.source, row_factory=dict_row, autocommit=True)
         return conn
 
     def _release(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
