@@ -50,7 +50,8 @@ def test_process_file_runs_under_awslambdaric(local_stack: Any, s3: Any, invoke:
     s3.put_object(Bucket=local_stack.bucket, Key=event["raw_key"], Body=big_csv(500))
     result = invoke("filegate-process-file", build_payload("process_file", **event))
     assert result.payload["status"] == "processed" and result.payload["rows"]["total"] == 500
-    assert result.request_id and "START RequestId" in result.log_tail and "500 rows" in result.log_tail
+    # The id the caller records (file.outputs.lambda.request_ids) is the invocation's own: its log ends with it.
+    assert f"REPORT RequestId: {result.request_id}\t" in result.log_tail and "500 rows" in result.log_tail
     key = result.payload["outputs"]["parquet"][0]
     rows = pq.read_table(io.BytesIO(s3.get_object(Bucket=local_stack.bucket, Key=key)["Body"].read())).num_rows
     assert rows == result.payload["rows"]["valid"]
@@ -73,6 +74,7 @@ def test_handler_exception_reaches_the_caller_with_message_and_log_tail(local_st
     assert "HeadObject operation: Not Found" in err.value.error_message
     assert "Traceback" in err.value.log_tail or "[ERROR]" in err.value.log_tail
     assert "failed (ClientError)" in str(err.value) and "log tail:" in str(err.value)
+    assert f"REPORT RequestId: {err.value.request_id}\t" in err.value.log_tail
 
 
 def test_an_event_that_breaks_the_schema_is_refused_inside_the_function(local_stack: Any, invoke: Any) -> None:
@@ -90,4 +92,4 @@ def test_timeout_ends_the_invocation_and_names_it(local_stack: Any, s3: Any, inv
         invoke("fg-process-file-1s", build_payload("process_file", **event))
     assert err.value.error_type == "Sandbox.Timedout"
     assert "Task timed out after 1." in err.value.error_message
-    assert "START RequestId" in err.value.log_tail and "Task timed out" in err.value.log_tail
+    assert f"RequestId: {err.value.request_id} Error: Task timed out" in err.value.log_tail

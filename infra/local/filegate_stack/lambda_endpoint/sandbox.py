@@ -1,16 +1,8 @@
-"""A local AWS Lambda: the Invoke API in front, AWS's own runtime client (awslambdaric) behind.
-
-boto3 / Airflow's LambdaHook call `POST /2015-03-31/functions/{name}/invocations` here. Each function gets
-one `python -m awslambdaric <handler>` process and its own Runtime API listener (one port per function
-routes runtime calls without guessing), so invocations of one function are serialized like a single warm
-sandbox. Timeouts kill and restart the runtime and answer like AWS (Sandbox.Timedout).
-
-Run: python -m filegate_stack.lambda_endpoint --port 9150 --config functions.json
-"""
+"""One warm sandbox per function: the awslambdaric process, its output (attributed to the invocation that
+wrote it), and the FIFO of invocations it serves one at a time, with AWS's timeout and crash behaviour."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import collections
 import contextlib
@@ -27,26 +19,17 @@ import termios
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import psutil
 
+from filegate_stack.lambda_endpoint.functions import REGION, EndpointConfig, FunctionSpec
+from filegate_stack.lambda_endpoint.runtime_api import runtime_api_handler
+
 logger = logging.getLogger(__name__)
 
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 LOG_TAIL_BYTES = 4096
-# How long an invocation may wait for a runtime to pick it up before we give up on the runtime.
-PICKUP_TIMEOUT_S = 300.0
 _stdout_lock = threading.Lock()
-
-
-def function_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
 
 
 def emit(line: str) -> None:
@@ -54,43 +37,6 @@ def emit(line: str) -> None:
     with _stdout_lock:
         sys.stdout.write(line if line.endswith("\n") else line + "\n")
         sys.stdout.flush()
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    name: str
-    handler: str
-    timeout: float = 900.0
-    memory: int = 128
-    env: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, name: str, data: dict[str, Any]) -> FunctionSpec:
-        return cls(
-            name=name,
-            handler=str(data["handler"]),
-            timeout=float(data.get("timeout", 900)),
-            memory=int(data.get("memory", 128)),
-            env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
-        )
-
-
-@dataclass
-class EndpointConfig:
-    functions: dict[str, FunctionSpec]
-    pythonpath: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    task_root: str | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> EndpointConfig:
-        data = json.loads(path.read_text())
-        return cls(
-            functions={n: FunctionSpec.from_json(n, d) for n, d in (data.get("functions") or {}).items()},
-            pythonpath=[str(p) for p in data.get("pythonpath") or []],
-            env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
-            task_root=data.get("task_root"),
-        )
 
 
 class Invocation:
@@ -129,7 +75,7 @@ class FunctionRuntime:
         self.orphan_lines: list[str] = []
         self.output_lock = threading.Lock()
         self.partial = b""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _runtime_handler(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), runtime_api_handler(self))
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, name=f"rapi-{spec.name}", daemon=True).start()
@@ -393,252 +339,3 @@ class FunctionRuntime:
             self.cond.notify_all()
         self.server.shutdown()
         self.server.server_close()
-
-
-def _runtime_handler(runtime: FunctionRuntime) -> type[BaseHTTPRequestHandler]:
-    prefix = "/2018-06-01/runtime"
-
-    class RuntimeAPIHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("runtime api %s: %s", runtime.spec.name, format % args)
-
-        def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def do_GET(self) -> None:
-            if self.path != f"{prefix}/invocation/next":
-                self._reply(404, b'{"errorType":"NotFound"}')
-                return
-            inv = runtime.next_invocation()
-            if inv is None:
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self._reply(500, b'{"errorType":"Runtime.Replaced"}')
-                return
-            deadline_ms = int((time.time() + runtime.spec.timeout) * 1000)
-            headers = {
-                "Content-Type": "application/json",
-                "Lambda-Runtime-Aws-Request-Id": inv.request_id,
-                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": function_arn(runtime.spec.name),
-                "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
-            }
-            if inv.client_context:
-                headers["Lambda-Runtime-Client-Context"] = inv.client_context
-            self._reply(200, inv.payload, headers)
-
-        def do_POST(self) -> None:
-            body = self._body()
-            parts = self.path.split("/")
-            if self.path == f"{prefix}/init/error":
-                runtime.init_failed(body)
-                self._reply(202, b'{"status":"OK"}')
-                return
-            # /2018-06-01/runtime/invocation/{id}/response|error
-            if len(parts) == 6 and parts[3] == "invocation" and parts[5] in ("response", "error"):
-                error = "Unhandled" if parts[5] == "error" else None
-                if runtime.complete(parts[4], body, error):
-                    self._reply(202, b'{"status":"OK"}')
-                else:
-                    self._reply(400, b'{"errorType":"InvalidRequestID"}')
-                return
-            self._reply(404, b'{"errorType":"NotFound"}')
-
-    return RuntimeAPIHandler
-
-
-class LambdaEndpoint:
-    """The Invoke API server plus one FunctionRuntime per registered function (started lazily)."""
-
-    def __init__(self, config: EndpointConfig, port: int) -> None:
-        self.config = config
-        # FILEGATE_BIND_HOST=0.0.0.0 only inside a container (docker-compose.yaml); loopback everywhere else.
-        bind_host = os.environ.get("FILEGATE_BIND_HOST", "127.0.0.1")
-        self.server = ThreadingHTTPServer((bind_host, port), _invoke_handler(self))
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self.invoke_url = f"http://127.0.0.1:{self.port}"
-        self.runtimes: dict[str, FunctionRuntime] = {}
-        self.lock = threading.Lock()
-
-    def runtime(self, name: str) -> FunctionRuntime | None:
-        spec = self.config.functions.get(name)
-        if spec is None:
-            return None
-        with self.lock:
-            if name not in self.runtimes:
-                self.runtimes[name] = FunctionRuntime(spec, self.config, self.invoke_url)
-            return self.runtimes[name]
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever(poll_interval=0.2)
-
-    def close(self) -> None:
-        with self.lock:
-            runtimes = list(self.runtimes.values())
-        for runtime in runtimes:
-            runtime.close()
-        self.server.server_close()
-
-
-def _function_name(raw: str) -> str:
-    # Accept a name, name:qualifier, or a full/partial ARN (arn:aws:lambda:region:acct:function:name[:q]).
-    if raw.startswith("arn:"):
-        parts = raw.split(":")
-        return parts[6] if len(parts) > 6 else raw
-    return raw.split(":", 1)[0]
-
-
-def _invoke_handler(endpoint: LambdaEndpoint) -> type[BaseHTTPRequestHandler]:
-    class InvokeAPIHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.info("invoke api: %s", format % args)
-
-        def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _error(self, status: int, error_type: str, message: str) -> None:
-            body = json.dumps({"Type": "User", "Message": message, "message": message}).encode()
-            self._reply(status, body, {"x-amzn-ErrorType": error_type})
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/_endpoint/health":
-                names = sorted(endpoint.config.functions)
-                self._reply(200, json.dumps({"status": "ok", "functions": names}).encode())
-                return
-            parts = path.strip("/").split("/")
-            # GetFunction, enough for `aws lambda get-function` and existence checks.
-            if len(parts) == 3 and parts[:2] == ["2015-03-31", "functions"]:
-                spec = endpoint.config.functions.get(_function_name(parts[2]))
-                if spec is None:
-                    self._error(404, "ResourceNotFoundException", f"Function not found: {function_arn(parts[2])}")
-                    return
-                conf = {
-                    "FunctionName": spec.name,
-                    "FunctionArn": function_arn(spec.name),
-                    "Handler": spec.handler,
-                    "Timeout": int(spec.timeout),
-                    "MemorySize": spec.memory,
-                    "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
-                    "State": "Active",
-                    "Version": "$LATEST",
-                }
-                self._reply(200, json.dumps({"Configuration": conf}).encode())
-                return
-            self._error(404, "UnknownOperationException", f"unsupported path {path}")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = self.rfile.read(length) if length else b""
-            path = self.path.split("?", 1)[0]
-            parts = path.strip("/").split("/")
-            if not (len(parts) == 4 and parts[:2] == ["2015-03-31", "functions"] and parts[3] == "invocations"):
-                self._error(404, "UnknownOperationException", f"unsupported path {path}")
-                return
-            name = _function_name(parts[2])
-            runtime = endpoint.runtime(name)
-            if runtime is None:
-                self._error(404, "ResourceNotFoundException", f"Function not found: {function_arn(name)}")
-                return
-            kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
-            if kind == "DryRun":
-                self._reply(204)
-                return
-            if kind not in ("RequestResponse", "Event"):
-                self._error(400, "InvalidParameterValueException", f"bad invocation type {kind}")
-                return
-            if kind == "RequestResponse" and len(payload) > MAX_SYNC_PAYLOAD:
-                self._error(
-                    413,
-                    "RequestTooLargeException",
-                    "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
-                )
-                return
-            payload = payload or b"{}"
-            try:
-                json.loads(payload)
-            except ValueError:
-                self._error(400, "InvalidRequestContentException", "Could not parse request body into json")
-                return
-            inv = Invocation(payload, client_context=_decode_client_context(self.headers.get("X-Amz-Client-Context")))
-            try:
-                runtime.submit(inv)
-            except RuntimeError as exc:
-                self._error(503, "ServiceException", str(exc))
-                return
-            if kind == "Event":
-                self._reply(202, b"", {"X-Amzn-RequestId": inv.request_id})
-                return
-            if not inv.started.wait(PICKUP_TIMEOUT_S) and runtime.abandon(inv):
-                self._error(500, "ServiceException", "the function's runtime did not take the invocation")
-                return
-            inv.done.wait()
-            headers = {"X-Amz-Executed-Version": "$LATEST", "X-Amzn-RequestId": inv.request_id}
-            if inv.function_error:
-                headers["X-Amz-Function-Error"] = inv.function_error
-            if (self.headers.get("X-Amz-Log-Type") or "").lower() == "tail":
-                headers["X-Amz-Log-Result"] = inv.log_tail()
-            self._reply(200, inv.result, headers)
-
-    return InvokeAPIHandler
-
-
-def _decode_client_context(value: str | None) -> str | None:
-    # boto3 sends it base64-encoded; the Runtime API hands it to the runtime as plain JSON.
-    if not value:
-        return None
-    try:
-        return base64.b64decode(value).decode("utf-8")
-    except ValueError:
-        return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="local AWS Lambda Invoke + Runtime API endpoint")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--config", type=Path, required=True, help="JSON: functions, pythonpath, env, task_root")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    endpoint = LambdaEndpoint(EndpointConfig.load(args.config), args.port)
-
-    def shutdown(signum: int, _frame: Any) -> None:
-        logger.info("signal %s: stopping runtimes and endpoint", signum)
-        threading.Thread(target=endpoint.server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    logger.info(
-        "lambda endpoint on http://127.0.0.1:%s, functions: %s",
-        endpoint.port,
-        ", ".join(sorted(endpoint.config.functions)),
-    )
-    try:
-        endpoint.serve_forever()
-    finally:
-        endpoint.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
