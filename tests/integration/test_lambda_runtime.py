@@ -93,3 +93,13 @@ def test_timeout_ends_the_invocation_and_names_it(local_stack: Any, s3: Any, inv
     assert err.value.error_type == "Sandbox.Timedout"
     assert "Task timed out after 1." in err.value.error_message
     assert f"RequestId: {err.value.request_id} Error: Task timed out" in err.value.log_tail
+
+
+def test_content_other_than_registered_fails_the_invocation_by_name(local_stack: Any, s3: Any, invoke: Any) -> None:
+    event = example("process_file")
+    event["raw_key"] = "raw/lines/2026/11/21/replaced_after_registration.csv"
+    s3.put_object(Bucket=local_stack.bucket, Key=event["raw_key"], Body=big_csv(10))
+    with pytest.raises(LambdaInvocationError) as err:
+        invoke("filegate-process-file", build_payload("process_file", **event, sha256="0" * 64))
+    assert err.value.error_type == "ObjectChanged"
+    assert "is not the file that was registered" in err.value.error_message

@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     log.info("processing s3://%s/%s (%d bytes) for feed %s", event["bucket"], event["raw_key"], size,
              contract.name)
     outcome = process_raw_file(s3, event["bucket"], contract, raw_key=event["raw_key"], name=event["name"],
-                               arrived=arrival(event), work_root=tmp_root())
+                               arrived=arrival(event), work_root=tmp_root(), registered_sha256=event.get("sha256"))
     engine = outcome.engine
     log.info("%s: %s (%s rows, %s rejected)", event["raw_key"], outcome.status, engine.rows_total,
              engine.rows_rejected)

@@ -304,7 +304,7 @@ def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, ro
                         contract_blocks_split(contract))
         payload = build_payload(kind, bucket=bucket, raw_key=file.raw_key, feed=contract.name, name=file.name,
                                 arrived=file.arrived.isoformat(), contract=_contract_json(contract),
-                                file_id=file.file_id)
+                                file_id=file.file_id, sha256=file.sha256 if kind == "process_file" else None)
         result = invoker(function, payload)
         outcome, calls = outcome_from_summary(s3, bucket, result.payload), [result]
     outcome.outputs["lambda"] = {"route": chosen.reason, "invocations": len(calls),
@@ -327,4 +327,5 @@ def process_routed(s3: Any, bucket: str, contract: Contract, row: dict[str, Any]
             raise RuntimeError(f"{row['name']}: {chosen.reason}, but no Lambda invoker is configured here")
         log.warning("%s: %s, but no Lambda invoker is configured: processing in the worker", row["name"],
                     chosen.reason)
-    return process_raw_file(s3, bucket, contract, raw_key=row["raw_key"], name=row["name"], arrived=arrived)
+    return process_raw_file(s3, bucket, contract, raw_key=row["raw_key"], name=row["name"], arrived=arrived,
+                            registered_sha256=row.get("sha256"))

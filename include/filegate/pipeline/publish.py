@@ -70,11 +70,14 @@ def load_destinations(contract: Contract, result: EngineResult, *, sha256: str,
 
 
 def process_raw_file(s3: Any, bucket: str, contract: Contract, *, raw_key: str, name: str,
-                     arrived: date, work_root: Path | None = None, db_url: str | None = None) -> FileOutcome:
+                     arrived: date, work_root: Path | None = None, db_url: str | None = None,
+                     registered_sha256: str | None = None) -> FileOutcome:
+    """Downloads the raw object once, hashing it on the way; with `registered_sha256` other content raises
+    ObjectChanged before anything is parsed or published."""
     with tempfile.TemporaryDirectory(prefix="filegate-", dir=work_root) as tmp:
         work_dir = Path(tmp)
         local = work_dir / "raw"
-        sha256, _ = download_with_sha256(s3, bucket, raw_key, local)
+        sha256, _ = download_with_sha256(s3, bucket, raw_key, local, expected_sha256=registered_sha256)
         result = run_engine(contract, local, arrived=arrived, work_dir=work_dir, name=name)
         loaded = load_destinations(contract, result, sha256=sha256, db_url=db_url)
         outputs = publish(s3, bucket, contract, result, name=name, sha256=sha256, raw_key=raw_key,

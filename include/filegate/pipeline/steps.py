@@ -27,7 +27,7 @@ from filegate.pipeline.heavy import Invoker, process_routed
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys
-from filegate.storage.s3 import list_keys, sha256_of_object
+from filegate.storage.s3 import ObjectChanged, list_keys, sha256_of_object
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE_WORKERS = 4
@@ -209,6 +209,9 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
         except Exception as exc:  # one file's infrastructure error must not stop the batch
             reason = f"processing {row['name']} failed: {type(exc).__name__}: {exc}"
             log.exception("file #%s: %s", file_id, reason)
+            if _content_changed(exc):  # a retry would read the same other content: fail now, say why
+                store.transition(file_id, Status.FAILED, actor, error=f"processing {row['name']} failed: {exc}")
+                return "failed", reason
             if not last_try:
                 return "retry", reason
             store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
@@ -225,6 +228,11 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
         return "done", None
 
     return _step_report(claimed, for_each_file(claimed, one, workers))
+
+
+def _content_changed(exc: Exception) -> bool:
+    """The raw object is not the registered content, read here or by the Lambda function."""
+    return isinstance(exc, ObjectChanged) or getattr(exc, "error_type", None) == ObjectChanged.__name__
 
 
 def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor,

@@ -19,8 +19,20 @@ def s3_client() -> Any:
     return boto3.client("s3")
 
 
-def download_with_sha256(s3: Any, bucket: str, key: str, target: Path) -> tuple[str, int]:
-    """Streams an object to a local file and returns its sha256 and size."""
+class ObjectChanged(RuntimeError):
+    """An object's content is not the content registered for it: its sha256 differs."""
+
+    def __init__(self, bucket: str, key: str, registered: str, found: str, size: int) -> None:
+        super().__init__(f"s3://{bucket}/{key} is not the file that was registered: its sha256 was "
+                         f"{registered[:16]}… at registration and is {found[:16]}… now ({size:,} bytes). Filegate "
+                         "never rewrites raw/, so something else replaced the object: upload the new content "
+                         "under a new name (it gets its own file id)")
+
+
+def download_with_sha256(s3: Any, bucket: str, key: str, target: Path, *,
+                         expected_sha256: str | None = None) -> tuple[str, int]:
+    """Streams an object to a local file and returns its sha256 and size, hashed on the way (one read).
+    With `expected_sha256` (the hash taken at registration), other content raises ObjectChanged."""
     digest = hashlib.sha256()
     size = 0
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
@@ -29,7 +41,10 @@ def download_with_sha256(s3: Any, bucket: str, key: str, target: Path) -> tuple[
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-    return digest.hexdigest(), size
+    found = digest.hexdigest()
+    if expected_sha256 and found != expected_sha256:
+        raise ObjectChanged(bucket, key, expected_sha256, found, size)
+    return found, size
 
 
 def sha256_of_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:

@@ -1,0 +1,51 @@
+"""The process step on real Postgres and S3 (moto): each raw object is downloaded once and hashed on the way,
+and content that is not what was registered fails that file at once with a reason, never processed."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import boto3
+import pytest
+
+from filegate.contracts.model import Contract
+from filegate.pipeline.steps import process_files, register_arrivals
+from filegate.status import Actor, Status, StatusStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def feed(local_stack):
+    store = StatusStore.connect(local_stack.db_url)
+    s3 = boto3.client("s3", endpoint_url=local_stack.moto_url, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    contract = Contract.model_validate({"name": f"steps_{uuid.uuid4().hex[:8]}", "description": "process step test",
+                                        "schema": {"columns": [{"name": "n", "type": "int"}]}})
+    return store, s3, contract
+
+
+def test_a_raw_object_is_read_once_and_replaced_content_fails_with_a_reason(feed, local_stack) -> None:
+    store, s3, contract = feed
+    bucket = local_stack.bucket
+    kept, replaced = (f"{contract.raw_prefix}2026/11/21/{name}.csv" for name in ("kept", "replaced"))
+    for number, key in enumerate((kept, replaced)):
+        s3.put_object(Bucket=bucket, Key=key, Body=f"n\n{number}\n".encode())
+    actor = Actor(dag_id=f"process_{contract.name}", run_id="r1", task_id="process_files", try_number=1)
+    queued = register_arrivals(store, s3, bucket, contract, actor)
+    assert len(queued) == 2
+    s3.put_object(Bucket=bucket, Key=replaced, Body=b"n\n1\n2\n3\n")  # someone else rewrote raw/
+
+    reads: Counter[str] = Counter()
+    s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: reads.update([params["Key"]]))
+    report = process_files(store, s3, bucket, contract, actor, last_try=False)  # not retried: it would not help
+
+    rows = {row["raw_key"]: row for row in store.list_files(feed=contract.name)}
+    assert rows[kept]["id"] in report.done and rows[replaced]["id"] in report.failed and not report.retry
+    assert reads[kept] == 1
+    failed = store.get_file(rows[replaced]["id"])
+    assert failed["status"] == Status.FAILED
+    assert "is not the file that was registered" in failed["error"]
+    assert rows[replaced]["sha256"][:16] in failed["error"]
+    assert "upload the new content under a new name" in failed["error"]
