@@ -423,9 +423,7 @@ def rows_all(db_url: str, feed: str) -> list[dict[str, Any]]:
 
 def test_object_left_by_a_crashed_attempt_is_reused(local_stack, s3, store) -> None:
     """Copied to S3, then the worker died before registering: the next attempt registers that object."""
-    from urllib.parse import quote
-
-    from filegate.ingestion.pickup import SOURCE_METADATA
+    from filegate.storage.metadata import source_metadata
 
     feed = contract("pick_crash", "/crash")
     drop(local_stack.ftp_root / "crash", "c.csv", b"id\n8\n")
@@ -434,7 +432,7 @@ def test_object_left_by_a_crashed_attempt_is_reused(local_stack, s3, store) -> N
     remote = listing.ready[0]
     key = "raw/pick_crash/2026/11/22/c.csv"
     s3.put_object(Bucket=local_stack.bucket, Key=key, Body=b"id\n8\n",
-                  Metadata={SOURCE_METADATA: quote(remote.identity)})
+                  Metadata=source_metadata(remote.identity))
     report = pick_up(endpoint(local_stack), feed, listing.ready, s3=s3, bucket=local_stack.bucket, store=store,
                      actor=ACTOR, policy=FAST, today=DAY, sleep=lambda _s: None)
     assert len(report.downloaded) == 1

@@ -49,3 +49,21 @@ def test_a_raw_object_is_read_once_and_replaced_content_fails_with_a_reason(feed
     assert "is not the file that was registered" in failed["error"]
     assert rows[replaced]["sha256"][:16] in failed["error"]
     assert "upload the new content under a new name" in failed["error"]
+
+
+def test_registration_keeps_the_upload_parameters_on_the_file_row(feed, local_stack) -> None:
+    """The upload endpoint sends its parameters as x-amz-meta-filegate-params; the file's page shows the row."""
+    from filegate.storage.metadata import upload_metadata
+
+    store, s3, contract = feed
+    bucket, day = local_stack.bucket, f"{contract.raw_prefix}2026/11/21/"
+    params = {"page_map": {"part1": [1, 2]}, "note": "é"}
+    s3.put_object(Bucket=bucket, Key=f"{day}with_params.csv", Body=b"n\n1\n",
+                  Metadata=upload_metadata(params, user="ana", original_name="with params.csv", note=None))
+    s3.put_object(Bucket=bucket, Key=f"{day}plain.csv", Body=b"n\n2\n")
+    s3.put_object(Bucket=bucket, Key=f"{day}bad_params.csv", Body=b"n\n3\n", Metadata={"filegate-params": "{oops"})
+    register_arrivals(store, s3, bucket, contract, Actor())
+    rows = {row["name"]: row for row in store.list_files(feed=contract.name)}
+    assert rows["with_params.csv"]["params"] == params
+    assert rows["plain.csv"]["params"] == {}
+    assert rows["bad_params.csv"]["params"] == {} and rows["bad_params.csv"]["status"] == Status.QUEUED

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote, unquote
 
 from filegate.contracts.model import Contract
 from filegate.ingestion.ftp import FtpEndpoint, FtpSession, RemoteFile, reply_code, usable_remote_name
@@ -31,10 +30,10 @@ from filegate.ingestion.transfer import S3StreamWriter, StoredObject
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, Registration, StatusStore
 from filegate.storage import keys
+from filegate.storage import metadata as s3_metadata
 from filegate.storage.s3 import sha256_of_object
 
 log = logging.getLogger(__name__)
-SOURCE_METADATA = "filegate-source"  # S3 user metadata: the quoted RemoteFile.identity the object was copied from
 MAX_KEY_SUFFIX = 1000
 
 
@@ -275,8 +274,8 @@ def _choose_key(batch: _Batch, remote: RemoteFile,
             head = _head(batch, key)
             if head is None:
                 return key, None
-            if unquote(head.get("Metadata", {}).get(SOURCE_METADATA, "")) == remote.identity:
-                sha256 = head["Metadata"].get("sha256") or sha256_of_object(batch.s3, batch.bucket, key)[0]
+            if s3_metadata.source_identity(head.get("Metadata", {})) == remote.identity:
+                sha256 = head["Metadata"].get(s3_metadata.SHA256) or sha256_of_object(batch.s3, batch.bucket, key)[0]
                 log.info("%s: reusing s3://%s/%s left by an earlier attempt", remote.path, batch.bucket, key)
                 return key, StoredObject(batch.bucket, key, int(head["ContentLength"]), sha256, 0)
     raise RuntimeError(f"no free raw key for {remote.name!r} under {base!r}")
@@ -307,7 +306,7 @@ def _head(batch: _Batch, key: str) -> dict[str, Any] | None:
 def _copy(batch: _Batch, remote: RemoteFile, key: str) -> StoredObject:
     session = batch.ftp()
     writer = S3StreamWriter(batch.s3, batch.bucket, key, expected_size=remote.size,
-                            metadata={SOURCE_METADATA: quote(remote.identity)})
+                            metadata=s3_metadata.source_metadata(remote.identity))
     with writer:
         try:
             session.retrieve(remote.path, writer.write)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from filegate.ingestion.retry import FileStillGrowing, IncompleteTransfer
+from filegate.storage.metadata import SHA256
 
 log = logging.getLogger(__name__)
 PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB keeps memory small and part counts low (≤10,000 parts)
@@ -87,7 +88,7 @@ class S3StreamWriter:
         sha256 = self._digest.hexdigest()
         if self._upload_id is None:
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer),
-                               Metadata={**self.metadata, "sha256": sha256}, ContentType=self.content_type)
+                               Metadata={**self.metadata, SHA256: sha256}, ContentType=self.content_type)
         else:
             if self._buffer:
                 self._upload_part(self._buffer)

@@ -40,6 +40,7 @@ from filegate.lambdas.registry import (
 from filegate.pipeline.engine import EngineResult
 from filegate.pipeline.parts import contract_blocks_split
 from filegate.pipeline.publish import FileOutcome, process_raw_file
+from filegate.storage import metadata as s3_metadata
 
 log = logging.getLogger(__name__)
 PART_BYTES_ENV = "FILEGATE_HEAVY_PART_BYTES"
@@ -48,7 +49,6 @@ PART_BYTES_ENV = "FILEGATE_HEAVY_PART_BYTES"
 DEFAULT_PART_BYTES = 1 << 30
 PARALLEL_ENV = "FILEGATE_HEAVY_PARALLEL"
 DEFAULT_PARALLEL = 8
-PARAMS_METADATA = "filegate-params"  # S3 user metadata x-amz-meta-filegate-params: JSON given with the upload
 MAX_PAYLOAD_BYTES = 256 * 1024  # far below Lambda's 6 MB: a payload this big would mean a body slipped in
 TAIL_IN_ERROR = 1500
 LAMBDA_ONLY_FORMATS = frozenset({"pdf"})  # the workers' engine cannot read these
@@ -183,14 +183,7 @@ def file_params(s3: Any, bucket: str, row: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = row["params"]
         return params
     head = s3.head_object(Bucket=bucket, Key=row["raw_key"])
-    text = (head.get("Metadata") or {}).get(PARAMS_METADATA)
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"x-amz-meta-{PARAMS_METADATA} of {row['raw_key']} is not JSON: {exc}") from exc
-    return value if isinstance(value, dict) else {}
+    return s3_metadata.params_of(head.get("Metadata") or {}, where=row["raw_key"])
 
 
 # ---- results -----------------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from filegate.pipeline.heavy import Invoker, process_routed
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys
-from filegate.storage.s3 import ObjectChanged, list_keys, sha256_of_object
+from filegate.storage import metadata as s3_metadata
+from filegate.storage.s3 import ObjectChanged, hash_object, list_keys
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE_WORKERS = 4
@@ -102,9 +103,9 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
     fresh = [key for key in wanted if key not in known]
 
     def read(key: str) -> tuple[str, int, str | None, dict[str, Any] | None]:
-        sha256, size = sha256_of_object(s3, bucket, key)
-        source_path, params = _ingested_from(s3, bucket, key) if contract.source.kind == "ftp" else (None, None)
-        return sha256, size, source_path, params
+        found = hash_object(s3, bucket, key)
+        source_path, params = _arrival_details(found.metadata, where=f"s3://{bucket}/{key}")
+        return found.sha256, found.size, source_path, params
 
     # Reading (hashing) the objects runs several at a time; registering stays in key order, so that of two
     # files with the same content the first by name is the original, whatever the timing.
@@ -127,14 +128,18 @@ def _sweep_prefixes(contract: Contract, since: date | None, until: date | None) 
     return [f"{contract.raw_prefix}{since + timedelta(days=n):%Y/%m/%d}/" for n in range((until - since).days)]
 
 
-def _ingested_from(s3: Any, bucket: str, key: str) -> tuple[str | None, dict[str, Any] | None]:
-    """The FTP path an ingest_ftp copy came from (object metadata), for when this sweep registers it first."""
-    from filegate.ingestion.pickup import SOURCE_METADATA
-
-    identity = unquote_plus(s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get(SOURCE_METADATA, ""))
-    if not identity:
-        return None, None
-    return identity.split("|", 1)[0], {"source_identity": identity}
+def _arrival_details(metadata: dict[str, str], *, where: str) -> tuple[str | None, dict[str, Any]]:
+    """What the raw object's metadata says of its arrival: the FTP path an ingest_ftp copy came from, and the
+    processing parameters given with an upload (kept on the file row, shown on its page)."""
+    try:
+        params = s3_metadata.params_of(metadata, where=where)
+    except ValueError as exc:  # processing a file that needs its parameters says so; registering goes on
+        log.warning("%s", exc)
+        params = {}
+    identity = s3_metadata.source_identity(metadata)
+    if identity is None:
+        return None, params
+    return identity.split("|", 1)[0], {**params, "source_identity": identity}
 
 
 def reprocess_hint(file_id: int) -> str:

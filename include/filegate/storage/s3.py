@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,28 @@ def download_with_sha256(s3: Any, bucket: str, key: str, target: Path, *,
     return found, size
 
 
-def sha256_of_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
+@dataclass(frozen=True)
+class HashedObject:
+    sha256: str
+    size: int
+    metadata: dict[str, str]  # the object's user metadata, from the same GET
+
+
+def hash_object(s3: Any, bucket: str, key: str) -> HashedObject:
+    """Streams an object through sha256 without keeping it; its metadata comes with the same request."""
     digest = hashlib.sha256()
     size = 0
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    response = s3.get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
     for chunk in iter(lambda: body.read(CHUNK), b""):
         digest.update(chunk)
         size += len(chunk)
-    return digest.hexdigest(), size
+    return HashedObject(digest.hexdigest(), size, dict(response.get("Metadata") or {}))
+
+
+def sha256_of_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
+    found = hash_object(s3, bucket, key)
+    return found.sha256, found.size
 
 
 def put_json(s3: Any, bucket: str, key: str, document: Any) -> str:

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,13 +28,13 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.contracts.model import Contract
 from filegate.storage import keys
+from filegate.storage.metadata import upload_metadata
 
 log = logging.getLogger(__name__)
 MAX_METADATA_BYTES = 16 << 10
 # S3 allows 2 KB of user metadata per object in total; the params get most of it.
 MAX_PARAMS_BYTES = 1536
 FORM_OVERHEAD_BYTES = 64 << 10
-PARAMS_METADATA = "filegate-params"
 
 
 class UploadMetadata(BaseModel):
@@ -213,13 +212,7 @@ def _metadata(raw: bytes) -> UploadMetadata:
 
 
 def _s3_metadata(meta: UploadMetadata, original_name: str, user: str) -> dict[str, str]:
-    # S3 user metadata is ASCII-only: JSON with \u escapes, other text percent-encoded.
-    metadata = {PARAMS_METADATA: json.dumps(meta.params, separators=(",", ":"), ensure_ascii=True),
-                "filegate-uploaded-by": quote(user, safe=""),
-                "filegate-original-name": quote(original_name, safe="")}
-    if meta.note:
-        metadata["filegate-note"] = quote(meta.note, safe="")
-    return metadata
+    return upload_metadata(meta.params, user=user, original_name=original_name, note=meta.note)
 
 
 async def stream_upload(chunks: AsyncIterator[bytes], *, content_type: str | None, content_length: str | None,
