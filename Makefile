@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean lambda-package lambda-verify
+.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean lambda-package lambda-verify fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,13 @@ test-dags: setup ## DAG integrity and policy
 
 test-integration: setup ## tests against a local stack started on free ports
 	$(PYTEST) tests/integration
+
+FUZZ_SECONDS ?= 600
+FILEGATE_HOSTILE_SCALE ?= 256
+fuzz: setup ## fuzz the readers for FUZZ_SECONDS (600) and run the hostile corpus at FILEGATE_HOSTILE_SCALE (256: 1 GiB lines)
+	FILEGATE_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) tests/hostile/test_hostile_fuzz.py -q; fuzzed=$$?; \
+	FILEGATE_HOSTILE_SCALE=$(FILEGATE_HOSTILE_SCALE) $(PYTEST) tests/hostile/test_hostile_corpus.py -q; \
+	corpus=$$?; exit $$(( fuzzed || corpus ))
 
 lint: setup ## ruff, including Airflow's AIR rules
 	$(BIN)/ruff check .

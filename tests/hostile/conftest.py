@@ -12,6 +12,19 @@ ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "hostile-corpus.j
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _corpus_summary(terminalreporter)
+    fuzzing = getattr(sys.modules.get("test_hostile_fuzz"), "STATS", None)
+    if fuzzing:
+        terminalreporter.section("fuzzing")
+        for target, stats in fuzzing.items():
+            terminalreporter.write_line(f"{target:<18} {stats['executions']:>7} executions {len(stats['crashes']):>3} "
+                                        "crashes" + "".join(f"\n    {c['error']} ({c['file']})"
+                                                            for c in stats["crashes"]))
+        terminalreporter.write_line(f"{'total':<18} {sum(s['executions'] for s in fuzzing.values()):>7} executions "
+                                    f"{sum(len(s['crashes']) for s in fuzzing.values()):>3} crashes")
+
+
+def _corpus_summary(terminalreporter: Any) -> None:
     corpus = sys.modules.get("test_hostile_corpus")
     RESULTS = getattr(corpus, "RESULTS", None)
     if not RESULTS:
