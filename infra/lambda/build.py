@@ -145,12 +145,12 @@ bundle = sys.argv[1]
 import importlib.util
 # Only the bundle (and the runtime's boto3) is on the path: pandas and Airflow are simply absent, as on Lambda.
 assert all(importlib.util.find_spec(name) is None for name in ("pandas", "airflow")), "bundle path leaks"
-from filegate.lambdas.registry import FUNCTIONS
+from filegate.functions.catalog import FUNCTIONS
 for spec in FUNCTIONS.values():
     importlib.import_module(spec["handler"].rpartition(".")[0])
 assert all(p.startswith(bundle) for p in (importlib.import_module(m).__file__ for m in
            ("pyarrow", "numpy", "pydantic", "yaml", "pypdf", "jsonschema", "filegate"))), "not loaded from the bundle"
-from filegate.lambdas.event_schemas import example, validate_event
+from filegate.functions.events import example, validate_event
 from filegate.contracts.model import Contract
 from filegate.pipeline.engine import run_engine
 from filegate.pipeline.pdf_split import split_pdf

@@ -14,7 +14,7 @@ from filegate_deploy import cfn_yaml
 from filegate_deploy.template import BASE_TEMPLATE, feeds_from_contracts, functions_from_registry
 
 from filegate.contracts import load_contracts
-from filegate.lambdas.registry import FUNCTIONS
+from filegate.functions.catalog import FUNCTIONS
 
 
 @pytest.fixture(scope="module")

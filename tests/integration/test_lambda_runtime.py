@@ -12,9 +12,9 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from filegate.lambdas.event_schemas import example
-from filegate.lambdas.registry import FUNCTIONS
-from filegate.pipeline.heavy import LambdaInvocationError, boto3_invoker, build_payload
+from filegate.functions.catalog import FUNCTIONS
+from filegate.functions.client import LambdaInvocationError, boto3_invoker, build_payload
+from filegate.functions.events import example
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "lambdas"))
 from lambda_support import big_csv

@@ -1,6 +1,6 @@
 """Lambda handler filegate-convert-part: one byte range of a raw file through the engine.
 
-Event: lambdas/events/convert_part.schema.json. Two S3 Range GETs (the header, then the range) make a small
+Event: functions/schemas/convert_part.schema.json. Two S3 Range GETs (the header, then the range) make a small
 file the engine reads like any other; its Parquet, rejected rows, mergeable profile and result.json go to
 <work_prefix>part-NNNNN/ for filegate-merge-parts. Nothing reaches processed/ from here."""
 

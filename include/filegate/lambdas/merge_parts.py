@@ -1,6 +1,6 @@
 """Lambda handler filegate-merge-parts: the parts of one file become the outputs one run would have made.
 
-Event: lambdas/events/merge_parts.schema.json. Profiles merge (TableProfile.merge), issues and counts add,
+Event: functions/schemas/merge_parts.schema.json. Profiles merge (TableProfile.merge), issues and counts add,
 row numbers are renumbered to the whole file, Parquet is concatenated per partition in part order; then the
 same publish() as every other path writes processed/ and quarantine/ (Write-Audit-Publish) and the staging
 prefix is deleted."""

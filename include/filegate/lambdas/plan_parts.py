@@ -1,6 +1,6 @@
 """Lambda handler filegate-plan-parts: byte ranges of a large delimited file, cut at record boundaries.
 
-Event: lambdas/events/plan_parts.schema.json. Streams the object once (no /tmp): sha256 and quote parity,
+Event: functions/schemas/plan_parts.schema.json. Streams the object once (no /tmp): sha256 and quote parity,
 so a newline inside a quoted field is never taken for a record boundary. One part, with the reason, when the
 file or its contract cannot be split safely."""
 

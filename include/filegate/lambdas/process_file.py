@@ -1,6 +1,6 @@
 """Lambda handler filegate-process-file: one raw file S3 → engine → processed/ + quarantine/, in one invocation.
 
-Event: lambdas/events/process_file.schema.json (S3 references and the feed contract, never file bodies).
+Event: functions/schemas/process_file.schema.json (S3 references and the feed contract, never file bodies).
 The same process_raw_file the Airflow workers run, so outputs are byte-for-byte the worker's."""
 
 from __future__ import annotations

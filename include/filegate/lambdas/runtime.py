@@ -15,7 +15,7 @@ from typing import Any
 
 from filegate.contracts import get_contract
 from filegate.contracts.model import Contract
-from filegate.lambdas.event_schemas import validate_event
+from filegate.functions.events import validate_event
 
 log = logging.getLogger(__name__)
 TMP_DIR_ENV = "FILEGATE_LAMBDA_TMP_DIR"

@@ -1,6 +1,6 @@
 """Lambda handler filegate-split-pdf: one PDF becomes several by the page map given with its upload.
 
-Event: lambdas/events/split_pdf.schema.json. Parts go to processed/<feed>/<stem>/<part>.pdf and the summary
+Event: functions/schemas/split_pdf.schema.json. Parts go to processed/<feed>/<stem>/<part>.pdf and the summary
 (page counts per part) to processed/<feed>/_summaries/<stem>.json. A corrupt or encrypted PDF, or a page map
 that does not fit the document, is quarantined with the reason in quarantine/…/<stem>.reason.json."""
 

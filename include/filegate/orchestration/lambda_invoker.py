@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any
 
+from filegate.functions.client import Invoker, InvokeResult, botocore_config, parse_invoke_response
 from filegate.orchestration.connections import AWS_CONN_ID
-from filegate.pipeline.heavy import Invoker, InvokeResult, botocore_config, parse_invoke_response
 
 log = logging.getLogger(__name__)
 

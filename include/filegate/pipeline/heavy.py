@@ -1,8 +1,7 @@
-"""Heavy steps on AWS Lambda: which files go there, the events they are sent, and how results come back.
+"""Heavy steps on AWS Lambda: which files go there, which functions run them, and how results come back.
 
-No Airflow here: the DAG passes an `Invoker` built on LambdaHook (filegate.orchestration.lambda_invoker),
-tests and benchmarks one built on boto3 (`boto3_invoker`). Every payload is checked against its handler's
-schema (lambdas/events/) before it is sent; payloads carry S3 references and the contract, never file bodies.
+No Airflow here: the caller passes an `Invoker` (filegate.functions.client), which checks every payload
+against its function's schema; payloads carry S3 references and the contract, never file bodies.
 
 A file over the feed's `heavy.size_threshold_bytes`, or of a format in `heavy.always_formats` (PDFs always:
 the workers have no PDF engine), runs on Lambda:
@@ -14,29 +13,26 @@ the workers have no PDF engine), runs on Lambda:
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
 import posixpath
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.lambdas.event_schemas import validate_event
-from filegate.lambdas.registry import (
+from filegate.functions.catalog import (
     CONVERT_PART,
     MERGE_PARTS,
     PLAN_PARTS,
     PROCESS_FILE,
     SPLIT_PDF,
     event_name,
-    function_timeout,
 )
+from filegate.functions.client import Invoker, InvokeResult, build_payload
 from filegate.pipeline.engine import EngineResult
 from filegate.pipeline.parts import contract_blocks_split
 from filegate.pipeline.publish import FileOutcome, process_raw_file
@@ -49,34 +45,10 @@ PART_BYTES_ENV = "FILEGATE_HEAVY_PART_BYTES"
 DEFAULT_PART_BYTES = 1 << 30
 PARALLEL_ENV = "FILEGATE_HEAVY_PARALLEL"
 DEFAULT_PARALLEL = 8
-MAX_PAYLOAD_BYTES = 256 * 1024  # far below Lambda's 6 MB: a payload this big would mean a body slipped in
-TAIL_IN_ERROR = 1500
 LAMBDA_ONLY_FORMATS = frozenset({"pdf"})  # the workers' engine cannot read these
 
 
-class LambdaInvocationError(RuntimeError):
-    """The function failed (handler exception, timeout, crash); carries its error and the tail of its log."""
-
-    def __init__(self, function: str, error_type: str, message: str, log_tail: str, request_id: str | None) -> None:
-        self.function, self.error_type, self.error_message = function, error_type, message
-        self.log_tail, self.request_id = log_tail, request_id
-        tail = log_tail.strip()[-TAIL_IN_ERROR:]
-        super().__init__(f"Lambda {function} failed ({error_type}): {message}"
-                         + (f" | request {request_id}" if request_id else "")
-                         + (f" | log tail: {tail}" if tail else ""))
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    function: str
-    payload: dict[str, Any]
-    request_id: str | None
-    log_tail: str
-    seconds: float
-
-
-Invoker = Callable[[str, dict[str, Any]], InvokeResult]
-
+# ---- routing -----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Route:
@@ -85,62 +57,6 @@ class Route:
     reason: str
 
 
-def botocore_config(function: str) -> dict[str, Any]:
-    """Client settings for invoking `function`: the read timeout outlasts the function's own timeout (botocore's
-    60 s default would cut long runs), keepalive keeps idle NAT paths open, and client retries are off: a
-    retried read timeout would start the work twice. Airflow's task retries do the retrying."""
-    return {"read_timeout": function_timeout(function) + 60, "connect_timeout": 10, "tcp_keepalive": True,
-            "retries": {"max_attempts": 0, "mode": "standard"}}
-
-
-def parse_invoke_response(function: str, response: dict[str, Any], *, started: float) -> InvokeResult:
-    """Turns a Lambda Invoke response into a result, or raises with the function's error and log tail; the
-    tail is logged line by line so that it shows in the caller's (the Airflow task's) log."""
-    tail = ""
-    if response.get("LogResult"):
-        tail = base64.b64decode(response["LogResult"]).decode("utf-8", "replace")
-    request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
-    for line in tail.splitlines():
-        if line.strip():
-            log.info("[%s] %s", function, line)
-    raw = response["Payload"].read() if response.get("Payload") is not None else b""
-    try:
-        payload = json.loads(raw or b"null")
-    except json.JSONDecodeError:
-        payload = {"errorMessage": raw[:2000].decode("utf-8", "replace"), "errorType": "InvalidResponse"}
-    if response.get("FunctionError"):
-        body = payload if isinstance(payload, dict) else {}
-        raise LambdaInvocationError(function, str(body.get("errorType", response["FunctionError"])),
-                                    str(body.get("errorMessage", raw[:500])), tail, request_id)
-    if not isinstance(payload, dict):
-        raise LambdaInvocationError(function, "InvalidResponse", f"expected a JSON object, got {raw[:200]!r}",
-                                    tail, request_id)
-    return InvokeResult(function, payload, request_id, tail, time.monotonic() - started)
-
-
-def invoke_with_client(client: Any, function: str, payload: dict[str, Any]) -> InvokeResult:
-    started = time.monotonic()
-    response = client.invoke(FunctionName=function, InvocationType="RequestResponse", LogType="Tail",
-                             Payload=json.dumps(payload).encode())
-    return parse_invoke_response(function, response, started=started)
-
-
-def boto3_invoker(**client_kwargs: Any) -> Invoker:
-    """An invoker on plain boto3 (CLI, tests, benchmarks); AWS_ENDPOINT_URL_LAMBDA points it at the local stack."""
-    import boto3
-    from botocore.config import Config
-
-    clients: dict[str, Any] = {}
-
-    def invoke(function: str, payload: dict[str, Any]) -> InvokeResult:
-        if function not in clients:
-            clients[function] = boto3.client("lambda", config=Config(**botocore_config(function)), **client_kwargs)
-        return invoke_with_client(clients[function], function, payload)
-
-    return invoke
-
-
-# ---- routing -----------------------------------------------------------------------------------------------
 
 def file_format(contract: Contract, name: str) -> str:
     declared = contract.format.type
@@ -165,16 +81,6 @@ def route(contract: Contract, *, name: str, size_bytes: int | None) -> Route:
 
 def part_bytes() -> int:
     return int(os.environ.get(PART_BYTES_ENV) or DEFAULT_PART_BYTES)
-
-
-def build_payload(event: str, **fields: Any) -> dict[str, Any]:
-    """The event for a handler, checked against lambdas/events/<event>.schema.json before it goes anywhere."""
-    payload = {k: v for k, v in fields.items() if v is not None}
-    validate_event(event, payload)
-    size = len(json.dumps(payload))
-    if size > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"the {event} event is {size} bytes; events carry S3 references, never file bodies")
-    return payload
 
 
 def file_params(s3: Any, bucket: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from filegate.contracts.model import Contract
 from filegate.delivery.client import ApiTarget, SharedLimits, deliver_records
 from filegate.delivery.payload import PayloadError, iter_payload_batches
 from filegate.delivery.template import PayloadTemplate
-from filegate.pipeline.heavy import Invoker, process_routed
+from filegate.functions.client import Invoker
+from filegate.pipeline.heavy import process_routed
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys

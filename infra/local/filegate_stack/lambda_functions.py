@@ -13,9 +13,9 @@ logger = logging.getLogger(__name__)
 
 def registry_functions() -> dict[str, dict[str, Any]]:
     try:
-        from filegate.lambdas.registry import FUNCTIONS
+        from filegate.functions.catalog import FUNCTIONS
     except Exception as exc:  # the library is optional for the stack; say why it is missing
-        logger.warning("no Lambda registry (filegate.lambdas.registry: %s); only extra functions served", exc)
+        logger.warning("no Lambda registry (filegate.functions.catalog: %s); only extra functions served", exc)
         return {}
     return {name: dict(spec) for name, spec in FUNCTIONS.items()}
 

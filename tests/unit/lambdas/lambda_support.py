@@ -10,9 +10,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from filegate.lambdas.event_schemas import validate_event
-from filegate.lambdas.registry import FUNCTIONS, event_name
-from filegate.pipeline.heavy import InvokeResult
+from filegate.functions.catalog import FUNCTIONS, event_name
+from filegate.functions.client import InvokeResult
+from filegate.functions.events import validate_event
 
 BUCKET = "filegate-local"
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from filegate.lambdas.event_schemas import EventError, example, handler_names, schema, validate_event
-from filegate.lambdas.registry import FUNCTIONS, event_name
-from filegate.pipeline.heavy import build_payload
+from filegate.functions.catalog import FUNCTIONS, event_name
+from filegate.functions.client import build_payload
+from filegate.functions.events import EventError, example, handler_names, schema, validate_event
 
 
 def test_every_registered_function_has_a_schema_an_example_and_an_importable_handler() -> None:

@@ -9,8 +9,8 @@ import pytest
 from lambda_support import BUCKET, Context, big_csv, comparable_summary, parquet_rows, snapshot
 
 from filegate.contracts.model import Contract
+from filegate.functions.events import EventError, example
 from filegate.lambdas import convert_part, merge_parts, plan_parts, process_file
-from filegate.lambdas.event_schemas import EventError, example
 from filegate.lambdas.runtime import InsufficientTmpSpace
 from filegate.pipeline.publish import process_raw_file
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from lambda_support import Context
 from pypdf import PdfReader, PdfWriter
 
+from filegate.functions.events import example
 from filegate.lambdas import split_pdf
-from filegate.lambdas.event_schemas import example
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "include" / "samples" / "pdfs" / "statement_2026-11-20.pdf"

@@ -1,4 +1,4 @@
-"""One JSON Schema and one example event per handler, in lambdas/events/: the DAG validates every payload
+"""One JSON Schema and one example event per handler, in functions/schemas/: the DAG validates every payload
 against them before invoking, the handlers validate what they receive, and the tests use the examples.
 
 The files sit inside the package, so the Lambda zip and the Airflow bundle carry the same copy."""
@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-EVENTS_DIR = Path(__file__).with_name("events")
+EVENTS_DIR = Path(__file__).with_name("schemas")
 COMMON = "_common.schema.json"
 
 
@@ -57,4 +57,4 @@ def validate_event(handler: str, event: Any) -> None:
     if errors:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:10])
-        raise EventError(f"event for {handler} does not match lambdas/events/{handler}.schema.json: {problems}")
+        raise EventError(f"event for {handler} does not match functions/schemas/{handler}.schema.json: {problems}")

@@ -1,7 +1,7 @@
 """The Lambda functions Filegate deploys: name → handler, event schema, timeout, memory, /tmp size.
 
 The local stack's Lambda endpoint, the deploy template (infra/aws) and the DAG's invoker all read this table,
-so all of them run exactly these handlers with these limits. `event` names lambdas/events/<event>.schema.json.
+so all of them run exactly these handlers with these limits. `event` names functions/schemas/<event>.schema.json.
 """
 
 from __future__ import annotations
