@@ -26,9 +26,9 @@ def baseline_per_file() -> None:
     @task(doc_md="Registers and queues one raw key.")
     def register_one(key: str, **context: Any) -> int | None:
         from filegate.contracts import get_contract
+        from filegate.ingestion.arrivals import register_arrivals
         from filegate.orchestration.connections import s3_client, status_store
         from filegate.orchestration.process_feed import _actor
-        from filegate.pipeline.steps import register_arrivals
         from filegate.settings import load_settings
 
         feed = get_contract(context["dag_run"].conf["feed"])

@@ -54,3 +54,11 @@ def load_settings() -> Settings:
         alert_topic_arn=_get("FILEGATE_ALERT_TOPIC_ARN"),
         home=filegate_home(),
     )
+
+
+DEFAULT_FILE_WORKERS = 4
+
+
+def file_workers() -> int:
+    """How many files a step handles at once (FILEGATE_FILE_WORKERS, default 4)."""
+    return max(int(os.environ.get("FILEGATE_FILE_WORKERS") or DEFAULT_FILE_WORKERS), 1)

@@ -162,7 +162,7 @@ def test_ingest_ftp_dag_copies_registers_and_archives(ftp_pickup, local_stack, s
 
 def test_bucket_notification_reaches_the_watcher_trigger(ftp_pickup) -> None:
     """S3 ObjectCreated → SQS (moto's real bucket notification) → the watcher's trigger fires with the keys."""
-    from filegate.pipeline.steps import keys_from_s3_events
+    from filegate.ingestion.arrivals import keys_from_s3_events
 
     payload = ftp_pickup["payload"]
     assert payload["status"] == "success"

@@ -10,7 +10,8 @@ import boto3
 import pytest
 
 from filegate.contracts.model import Contract
-from filegate.pipeline.steps import process_files, register_arrivals
+from filegate.ingestion.arrivals import register_arrivals
+from filegate.pipeline.steps import process_files
 from filegate.status import Actor, Status, StatusStore
 
 pytestmark = pytest.mark.integration

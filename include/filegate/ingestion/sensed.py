@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.pipeline.steps import register_arrivals
+from filegate.ingestion.arrivals import register_arrivals
 from filegate.status.lifecycle import REPROCESSABLE, Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys

@@ -102,8 +102,8 @@ def build_process_dag(contract: Contract, arrival_trigger: type[BaseEventTrigger
         @task(doc_md="Registers new raw files (from S3 events and a prefix sweep) and queues them.")
         def register_arrivals(**context: Any) -> list[int]:
             from filegate.contracts import get_contract
+            from filegate.ingestion.arrivals import keys_from_s3_events, register_arrivals
             from filegate.orchestration.connections import s3_client, status_store
-            from filegate.pipeline.steps import keys_from_s3_events, register_arrivals
 
             feed = get_contract(contract.name)
             event_keys = keys_from_s3_events(_event_messages(context))

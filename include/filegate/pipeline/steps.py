@@ -6,18 +6,14 @@ One bad file never stops the others: it ends `quarantined` or `failed` with a re
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
-import posixpath
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote_plus
 
 from filegate.contracts.model import Contract
 from filegate.delivery.client import ApiTarget, SharedLimits, deliver_records
@@ -25,16 +21,13 @@ from filegate.delivery.payload import PayloadError, iter_payload_batches
 from filegate.delivery.template import PayloadTemplate
 from filegate.functions.client import Invoker
 from filegate.pipeline.heavy import process_routed
+from filegate.settings import file_workers
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
-from filegate.storage import keys
-from filegate.storage import metadata as s3_metadata
-from filegate.storage.s3 import ObjectChanged, hash_object, list_keys
+from filegate.storage.s3 import ObjectChanged
 
 log = logging.getLogger(__name__)
-DEFAULT_FILE_WORKERS = 4
 DEFAULT_PARALLEL_MAX_BYTES = 32 << 20
-MAX_SWEEP_DAYS = 366  # longer ranges list the whole feed prefix once instead of one listing per day
 
 
 class RetryableFailure(RuntimeError):
@@ -56,93 +49,6 @@ class StepReport:
     retry: dict[int, str] = field(default_factory=dict)
 
 
-def keys_from_s3_events(messages: Iterable[dict[str, Any]]) -> list[str]:
-    """Raw keys from SQS messages carrying S3 event notifications (keys arrive URL-encoded)."""
-    import json
-
-    found: list[str] = []
-    for message in messages:
-        try:
-            body = json.loads(message.get("Body") or "{}")
-        except json.JSONDecodeError:
-            log.warning("ignoring an SQS message that is not JSON: %.200s", message.get("Body"))
-            continue
-        if isinstance(body, dict) and "Message" in body and "Records" not in body:  # SNS envelope
-            try:
-                body = json.loads(body["Message"])
-            except (TypeError, json.JSONDecodeError):
-                continue
-        for record in body.get("Records", []) if isinstance(body, dict) else []:
-            if str(record.get("eventName", "")).startswith("ObjectCreated"):
-                found.append(unquote_plus(record["s3"]["object"]["key"]))
-    return found
-
-
-def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor, *,
-                      event_keys: Iterable[str] = (), sweep: bool = True, since: date | None = None,
-                      until: date | None = None) -> list[int]:
-    """Registers raw objects not yet known (from events, plus a sweep of the feed's prefix) and queues them.
-
-    The sweep reconciles S3 with the store: SQS messages are consumed before a run exists, so a run that
-    failed or a paused DAG must not lose files. `since`/`until` limit the sweep to arrival dates [since, until)
-    (sensed runs, backfill); with both given only those days' prefixes are listed, not the feed's whole history.
-    """
-    candidates = {k for k in event_keys if k.startswith(contract.raw_prefix)}
-    if sweep:
-        for prefix in _sweep_prefixes(contract, since, until):
-            candidates.update(obj["Key"] for obj in list_keys(s3, bucket, prefix))
-    wanted = []
-    for key in sorted(candidates):
-        arrived = keys.arrival_date_from_raw_key(key)
-        if not fnmatch.fnmatch(posixpath.basename(key), contract.source.pattern):
-            continue
-        if (since and (arrived is None or arrived < since)) or (until and (arrived is None or arrived >= until)):
-            continue
-        wanted.append(key)
-    known = store.find_by_raw_keys(wanted)
-    to_queue = [known[key]["id"] for key in wanted if key in known and known[key]["status"] == Status.DOWNLOADED]
-    fresh = [key for key in wanted if key not in known]
-
-    def read(key: str) -> tuple[str, int, str | None, dict[str, Any] | None]:
-        found = hash_object(s3, bucket, key)
-        source_path, params = _arrival_details(found.metadata, where=f"s3://{bucket}/{key}")
-        return found.sha256, found.size, source_path, params
-
-    # Reading (hashing) the objects runs several at a time; registering stays in key order, so that of two
-    # files with the same content the first by name is the original, whatever the timing.
-    with ThreadPoolExecutor(max_workers=file_workers(), thread_name_prefix="filegate-register") as pool:
-        for key, (sha256, size, source_path, params) in zip(fresh, pool.map(read, fresh), strict=True):
-            registration = store.register(
-                feed=contract.name, source=contract.source.kind, raw_key=key, name=posixpath.basename(key),
-                sha256=sha256, size_bytes=size, actor=actor, arrived_on=keys.arrival_date_from_raw_key(key),
-                source_path=source_path, params=params,
-            )
-            if registration.status == Status.DOWNLOADED:
-                to_queue.append(registration.file_id)
-            log.info("registered %s as file #%s (%s)", key, registration.file_id, registration.status)
-    return store.queue(to_queue, actor) if to_queue else []
-
-
-def _sweep_prefixes(contract: Contract, since: date | None, until: date | None) -> list[str]:
-    if since is None or until is None or not 0 < (until - since).days <= MAX_SWEEP_DAYS:
-        return [contract.raw_prefix]
-    return [f"{contract.raw_prefix}{since + timedelta(days=n):%Y/%m/%d}/" for n in range((until - since).days)]
-
-
-def _arrival_details(metadata: dict[str, str], *, where: str) -> tuple[str | None, dict[str, Any]]:
-    """What the raw object's metadata says of its arrival: the FTP path an ingest_ftp copy came from, and the
-    processing parameters given with an upload (kept on the file row, shown on its page)."""
-    try:
-        params = s3_metadata.params_of(metadata, where=where)
-    except ValueError as exc:  # processing a file that needs its parameters says so; registering goes on
-        log.warning("%s", exc)
-        params = {}
-    identity = s3_metadata.source_identity(metadata)
-    if identity is None:
-        return None, params
-    return identity.split("|", 1)[0], {**params, "source_identity": identity}
-
-
 def reprocess_hint(file_id: int) -> str:
     """What a person can do about a failed file, appended to its error."""
     return (f"the raw copy is kept; once the cause is fixed, re-run it with the reprocess_files DAG "
@@ -150,11 +56,6 @@ def reprocess_hint(file_id: int) -> str:
 
 
 T = TypeVar("T")
-
-
-def file_workers() -> int:
-    """How many files a step handles at once (FILEGATE_FILE_WORKERS, default 4)."""
-    return max(int(os.environ.get("FILEGATE_FILE_WORKERS") or DEFAULT_FILE_WORKERS), 1)
 
 
 Outcome = tuple[str, str | None]  # ("done" | "quarantined" | "failed" | "retry", reason)
