@@ -5,7 +5,7 @@ import gc
 import pyarrow as pa
 import pytest
 
-from filegate.transforms.expressions import ExpressionError, columns_used, evaluate
+from filegate.expressions import ExpressionError, columns_used, evaluate
 
 
 def test_arithmetic_and_functions() -> None:

@@ -222,7 +222,7 @@ class RowRule(_Strict):
     @field_validator("check")
     @classmethod
     def _parses(cls, value: str) -> str:
-        from filegate.transforms.expressions import ExpressionError, parse
+        from filegate.expressions import ExpressionError, parse
 
         try:
             parse(value)
@@ -404,7 +404,7 @@ class Contract(_Strict):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Contract:
-        from filegate.transforms.expressions import columns_used
+        from filegate.expressions import columns_used
 
         names = [c.name for c in self.schema_.columns]
         if not names:  # inferred schema: names are only known per file
@@ -431,7 +431,7 @@ class Contract(_Strict):
 
     def _output_columns(self, names: list[str]) -> list[str]:
         """The column names after the transforms, checking each step's references on the way."""
-        from filegate.transforms.expressions import columns_used
+        from filegate.expressions import columns_used
 
         current = list(names)
         for i, step in enumerate(self.transforms):

@@ -21,13 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filegate.contracts.model import Contract
+from filegate.expressions import ExpressionError
 from filegate.parsers.base import ParseError, Reader, shown
 from filegate.parsers.registry import open_reader
 from filegate.parsers.source import prepare
 from filegate.profiling.profile import FORMULA_PREFIXES, TableProfile, inert
 from filegate.transforms.aggregate import AggregateError, Aggregator
 from filegate.transforms.apply import apply_transforms
-from filegate.transforms.expressions import ExpressionError
 from filegate.validation.inference import SchemaInference
 from filegate.validation.validator import (
     REASONS_COLUMN,

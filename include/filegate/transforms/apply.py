@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filegate.contracts.model import Aggregate, Cast, Contract, Derive, Filter, Rename
-from filegate.transforms.expressions import evaluate
+from filegate.expressions import evaluate
 from filegate.validation.casts import type_for
 
 

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filegate.contracts.model import Column, Contract, RowRule
+from filegate.expressions import ExpressionError, columns_used, evaluate
 from filegate.profiling.sketch import KeySet, hash_values
-from filegate.transforms.expressions import ExpressionError, columns_used, evaluate
 from filegate.validation.casts import Markers, arrow_type, cast_marked, markers_for, may_contain
 
 ROW_COLUMN = "_row"
