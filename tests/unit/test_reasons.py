@@ -121,7 +121,7 @@ def test_data_after_the_json_array_is_refused(tmp_path: Path, capsys: pytest.Cap
 
 def test_a_json_record_over_64_mib_is_too_large_not_invalid(tmp_path: Path) -> None:
     content = b'[{"id": 1, "big": "' + b"x" * (65 << 20) + b'"}]'
-    result = run(contract(format={"type": "json"}), tmp_path, content, name="f.json")
+    result = run(contract(format={"type": "json", "max_record_bytes": 64 << 20}), tmp_path, content, name="f.json")
     assert result.status == "quarantined"
     assert "record 1 is larger than 64 MiB, the limit for one JSON record" in result.reason
     broken = run(contract(format={"type": "json"}), tmp_path, b'[{"id": 1, "x": tru}]', name="g.json")

@@ -179,7 +179,24 @@ class Format(_Strict):
     sheet: str | None = Field(default=None, description="xlsx: worksheet name; default the first sheet")
     max_uncompressed_bytes: int = Field(default=8 << 30, ge=1, description="refuse archives that inflate more")
     max_compression_ratio: float = Field(default=250.0, gt=1, description="refuse archives inflating more")
-    max_columns: int = Field(default=2000, ge=1, le=100_000)
+    max_columns: int = Field(
+        default=2000, ge=1, le=100_000,
+        description="refuse a header (or first row) with more fields; counted on a bounded read, before the line "
+                    "is split, so one enormous line is refused in a few MB of memory")
+    max_record_bytes: int = Field(
+        default=16 << 20, ge=1024, le=256 << 20,
+        description="json/ndjson: the largest record. An NDJSON line over it is read in bounded pieces and skipped "
+                    "to the next line: a rejected row with its line, size and first characters, and the rest of the "
+                    "file goes on. A JSON array element over it refuses the file (an array cannot be resynchronised "
+                    "past it). Counted in characters of the decoded text, so a record refused is always more bytes "
+                    "than this. Memory grows with it: a record of this size costs up to ~25 times as much while it "
+                    "is parsed, validated, profiled and written, so the default keeps any file under 1 GB. "
+                    "(csv/tsv and fixed_width rows are bounded by the read block instead: a longer row refuses "
+                    "the file, naming its line)")
+    max_cells: int = Field(
+        default=50_000_000, ge=1,
+        description="xlsx: the most cells read from the sheet (rows x their width, trailing empty cells beyond "
+                    "the header's width included); bounds memory and time whatever the sheet's <dimension> says")
 
     @field_validator("encoding")
     @classmethod

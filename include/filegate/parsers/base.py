@@ -35,6 +35,11 @@ def shown(text: str, limit: int = MAX_REASON_CHARS) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def size_text(size: int) -> str:
+    """A byte limit as a person reads it: 64 MiB, 1 MiB, 4,096 bytes."""
+    return f"{size >> 20} MiB" if size >= 1 << 20 and not size % (1 << 20) else f"{size:,} bytes"
+
+
 class ParseError(ValueError):
     """The file as a whole cannot be read; the message says why in terms a person can act on (one line, at most
     MAX_REASON_CHARS characters, control characters escaped)."""

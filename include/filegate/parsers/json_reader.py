@@ -2,6 +2,9 @@
 (numbers keep their literal digits, nested objects/arrays their JSON), so the shared casts judge them.
 
 Two passes over the file keep memory bounded: the first collects the keys (the header), the second builds batches.
+No record is held beyond `format.max_record_bytes`: an NDJSON line is read in bounded pieces and, past the limit,
+skipped to its end (a rejected row); a JSON array element past it refuses the file. Batches flush at BATCH_ROWS
+rows or BATCH_BYTES of text, whichever comes first.
 """
 
 from __future__ import annotations
@@ -17,11 +20,20 @@ from typing import Any
 import pyarrow as pa
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import BATCH_ROWS, BadRow, ParseError, check_header_names, text_batch
+from filegate.parsers.base import (
+    BATCH_BYTES,
+    BATCH_ROWS,
+    BadRow,
+    ParseError,
+    check_header_names,
+    shown,
+    size_text,
+    text_batch,
+)
 from filegate.parsers.source import detect_encoding, head_bytes, is_utf8, refuse_binary
 
 READ_CHARS = 1 << 20
-MAX_RECORD_CHARS = 64 << 20
+PREVIEW_CHARS = 60
 # A \uXXXX escape of a surrogate: only then can a decoded value hold a lone surrogate (which no UTF-8 output can
 # carry), so only records with one are checked value by value.
 SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
@@ -86,8 +98,26 @@ class JsonReader:
         except UnicodeError as exc:
             raise ParseError(f"the file is not valid {self.encoding} text: {getattr(exc, 'reason', exc)}") from exc
 
+    def _lines(self, fh: io.TextIOBase, report: bool) -> Iterator[tuple[int, str]]:
+        """(line number, text) of every line within the record limit; longer lines are skipped in bounded reads.
+
+        The limit is counted in characters of the decoded text: a line of more characters than
+        max_record_bytes is certainly more bytes than that, and never more than that many are held."""
+        limit = self.fmt.max_record_bytes
+        number = 0
+        while line := fh.readline(limit + 1):
+            number += 1
+            if len(line) <= limit or line.endswith("\n"):
+                yield number, line
+                continue
+            size = len(line) + _skip_line(fh)
+            if report and number > self.fmt.skip_lines:
+                self.bad_rows.append(BadRow(number, f"the record is larger than {size_text(limit)} "
+                                            f"(format.max_record_bytes): {size:,} characters, starting "
+                                            f"{shown(line[:PREVIEW_CHARS])}…", _safe(line[:500])))
+
     def _ndjson(self, fh: io.TextIOBase, report: bool) -> Iterator[tuple[int, dict[str, Any]]]:
-        for number, line in enumerate(fh, start=1):
+        for number, line in self._lines(fh, report):
             if number <= self.fmt.skip_lines or not line.strip():
                 continue
             try:
@@ -123,6 +153,7 @@ class JsonReader:
         pos += 1
         number = 0
         eof = False
+        limit = self.fmt.max_record_bytes
         while True:
             pos = _skip_space(buffer, pos)
             while pos >= len(buffer) and not eof:
@@ -144,16 +175,19 @@ class JsonReader:
                     value, end = _DECODER.raw_decode(buffer, pos)
                     break
                 except json.JSONDecodeError as exc:
-                    if not eof and len(buffer) - pos > MAX_RECORD_CHARS and _cut_short(exc, buffer):
-                        raise ParseError(f"record {number + 1} is larger than {MAX_RECORD_CHARS >> 20} MiB, the "
-                                         "limit for one JSON record") from exc
-                    if eof or len(buffer) - pos > MAX_RECORD_CHARS:
+                    held = len(buffer) - pos
+                    if not eof and held > limit and _cut_short(exc, buffer):
+                        raise self._too_large(number + 1) from exc
+                    if eof or held > limit:
                         raise ParseError(f"record {number + 1} is not valid JSON: {exc.msg}") from exc
-                    more = fh.read(READ_CHARS)
+                    # Reads grow with the record (few decode attempts on a big one) but never past the limit.
+                    more = fh.read(max(READ_CHARS, min(held, limit + 1 - held)))
                     eof = not more
                     buffer, pos = buffer[pos:] + more, 0
                 except RecursionError as exc:
                     raise ParseError(f"record {number + 1} is {TOO_DEEP}") from exc
+            if end - pos > limit:
+                raise self._too_large(number + 1)
             number += 1
             text = buffer[pos:end]
             pos = end
@@ -169,6 +203,10 @@ class JsonReader:
                     self.bad_rows.append(BadRow(number, f"record {number}: {problem}", _safe(text[:500])))
                 continue
             yield number, value
+
+    def _too_large(self, number: int) -> ParseError:
+        return ParseError(f"record {number} is larger than {size_text(self.fmt.max_record_bytes)}, the limit for one "
+                          "JSON record (format.max_record_bytes): a JSON array cannot be read past it")
 
     def read_header(self) -> list[str]:
         keys: dict[str, None] = dict.fromkeys(self.names or [])
@@ -188,7 +226,7 @@ class JsonReader:
         header = self.header or self.read_header()
         columns: list[list[str]] = [[] for _ in header]
         known = set(header)
-        rows = 0
+        rows = size = 0
         for number, record in self._records(report=True):
             unexpected = [k for k in record if k not in known]
             if unexpected:  # keys appear only after the header pass if the file changed meanwhile
@@ -203,9 +241,10 @@ class JsonReader:
             for values, cell in zip(columns, cells, strict=True):
                 values.append(cell)
             rows += 1
-            if rows == BATCH_ROWS:
+            size += sum(map(len, cells))
+            if rows == BATCH_ROWS or size >= BATCH_BYTES:
                 yield text_batch(header, columns)
-                columns, rows = [[] for _ in header], 0
+                columns, rows, size = [[] for _ in header], 0, 0
         if rows:
             yield text_batch(header, columns)
 
@@ -220,6 +259,16 @@ def _nothing_after(fh: io.TextIOBase, buffer: str, pos: int) -> None:
         buffer, pos = fh.read(READ_CHARS), 0
         if not buffer:
             return
+
+
+def _skip_line(fh: io.TextIOBase) -> int:
+    """Reads on to the end of the current line in bounded pieces; returns how many characters were skipped."""
+    skipped = 0
+    while piece := fh.readline(READ_CHARS):
+        skipped += len(piece)
+        if piece.endswith("\n"):
+            break
+    return skipped
 
 
 def _cut_short(exc: json.JSONDecodeError, buffer: str) -> bool:
