@@ -2,14 +2,20 @@
 
 The dialect (delimiter) and the encoding are detected from the first bytes unless the contract fixes them;
 RFC 4180 quoting (embedded newlines, doubled quotes) and CRLF/LF/CR line ends are pyarrow's.
+
+Nothing here splits a line of unknown length: the header is found in one read of at most a block, its fields
+counted (quote-aware) before any list is built, so one enormous line is refused in a few MB; pyarrow refuses a
+row longer than its read block, and a bounded scan then names the line (or the quote that never closes).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
 import mmap
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +26,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import DEFAULT_BLOCK_SIZE, BadRow, ParseError, check_header_names, coalesce, prefetch
+from filegate.parsers.base import (
+    DEFAULT_BLOCK_SIZE,
+    BadRow,
+    ParseError,
+    check_header_names,
+    coalesce,
+    prefetch,
+    size_text,
+)
 from filegate.parsers.source import detect_encoding, first_invalid_utf8, head_bytes, is_utf8, refuse_binary
 
 __all__ = ["BadRow", "CsvReader", "ParseError", "sniff_delimiter"]
@@ -104,12 +118,27 @@ class CsvReader:
 
     def read_header(self) -> list[str]:
         self._sniff()
+        wanted = self.fmt.skip_lines + 1
         try:
-            with self._open_text() as fh:
-                rows = csv.reader(fh, delimiter=self.delimiter, quotechar=self.fmt.quote_char)
-                for _ in range(self.fmt.skip_lines):
-                    next(rows, None)
-                row = next(rows, None)
+            # One bounded read: pyarrow cannot read a header row longer than its block either.
+            with self.path.open("rb") as fh:
+                raw = fh.read(self.block_size + 1)
+            encoding = "utf-8-sig" if is_utf8(self.encoding) else self.encoding
+            broken: UnicodeError | None = None
+            try:
+                text = codecs.getincrementaldecoder(encoding)().decode(raw)
+            except UnicodeDecodeError as exc:  # past the header, it is the data's problem (and reason)
+                broken = exc
+                text = codecs.getincrementaldecoder(encoding)().decode(raw[:exc.start])
+            end, fields = record_ends(text, wanted, self.delimiter, self.fmt.quote_char)
+            if end is None and broken is not None:
+                raise broken
+            self._check_head(text, end, fields, wanted, len(raw))
+            rows = csv.reader(io.StringIO(text if end is None else text[:end]), delimiter=self.delimiter,
+                              quotechar=self.fmt.quote_char)
+            for _ in range(self.fmt.skip_lines):
+                next(rows, None)
+            row = next(rows, None)
         except UnicodeError as exc:
             raise ParseError(f"the header is not valid {self.encoding} text: {getattr(exc, 'reason', exc)}") from exc
         except (csv.Error, OSError) as exc:
@@ -125,6 +154,23 @@ class CsvReader:
             raise ParseError("the first line is blank: a header row is expected")
         self.header = check_header_names([cell.strip().lstrip("\ufeff") for cell in row], self.fmt.max_columns)
         return self.header
+
+    def _check_head(self, text: str, end: int | None, fields: list[int], wanted: int, read: int) -> None:
+        """The header's width is judged from its delimiters before the line is split; then its length."""
+        what = "the header" if self.fmt.header else "the first row"
+        limit = self.fmt.max_columns
+        width_from_file = self.fmt.header or not self.names
+        if width_from_file and len(fields) == wanted and fields[-1] > limit:
+            if end is not None or read <= self.block_size:
+                raise ParseError(f"{what} has {fields[-1]:,} columns, more than the limit of {limit:,} "
+                                 "(format.max_columns): is this the right file, or is it one enormous line?")
+            raise ParseError(f"{what} has more than {limit:,} columns, the limit (format.max_columns): "
+                             f"{fields[-1]:,} fields in its first {size_text(self.block_size)} alone; is this the "
+                             "right file, or is it one enormous line?")
+        if end is None and read > self.block_size:
+            raise ParseError(f"{what} (line {self.fmt.skip_lines + 1} or before) is longer than the read block "
+                             f"({size_text(self.block_size)}): a quoted field is probably never closed, or the line "
+                             "is enormous")
 
     def _on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         if "\n" in row.text or "\r" in row.text:
@@ -206,31 +252,33 @@ class CsvReader:
                         "not UTF-8 although the start of the file is; export the file in one encoding")
             return f"the file is not valid UTF-8 text: {message}"
         if "straddl" in lowered or "block" in lowered:
-            line = self._unclosed_quote_line()
-            if line is not None:
-                return (f"a quoted field opened on line {line} is never closed (unterminated quote): the rest of "
-                        "the file would be read as one value")
-            return (f"a row is longer than the read block ({self.block_size >> 20} MB): a quoted field is probably "
-                    "never closed, or a line is enormous")
+            found = self._scan()
+            if found is not None and found[0] == "open":
+                return (f"a quoted field opened on line {found[1]} is never closed (unterminated quote): the rest "
+                        "of the file would be read as one value")
+            if found is not None:
+                return (f"line {found[1]} starts a row longer than the read block ({size_text(self.block_size)}), "
+                        "which cannot be read: a value that long (or a line that long) does not belong in a "
+                        "delimited file; deliver such data in another form")
+            return (f"a row is longer than the read block ({size_text(self.block_size)}): a quoted field is "
+                    "probably never closed, or a line is enormous")
         if "quote" in lowered:
             return f"a quoted field is never closed: {message}"
         return f"the file cannot be parsed as delimited text: {message}"
 
     def _unclosed_quote_line(self) -> int | None:
-        """Confirms the suspicion with Python's strict csv reader, which stops at a quote left open at EOF."""
+        found = self._scan()
+        return found[1] if found is not None and found[0] == "open" else None
+
+    def _scan(self) -> tuple[str, int] | None:
+        """("open", line) for a quote opened on that line and never closed, ("long", line) for the first row
+        longer than the read block, else None: a bounded scan, never a whole value in memory."""
         try:
+            if is_utf8(self.encoding) or self.encoding in ("cp1252", "latin-1"):  # bytes: the block's unit
+                with self.path.open("rb") as fh:
+                    return scan_rows(fh, self.delimiter.encode(), self.fmt.quote_char.encode(), self.block_size)
             with self._open_text() as fh:
-                reader = csv.reader(fh, delimiter=self.delimiter, quotechar=self.fmt.quote_char, strict=True)
-                start = 1
-                while True:
-                    try:
-                        if next(reader, None) is None:
-                            return None
-                    except csv.Error as exc:
-                        if "unexpected end of data" in str(exc):
-                            return start
-                        # another strictness complaint ('"a"b'): pyarrow reads those; go on from the next line
-                    start = reader.line_num + 1
+                return scan_rows(fh, self.delimiter, self.fmt.quote_char, self.block_size)
         except (UnicodeError, OSError):
             return None
 
@@ -258,6 +306,111 @@ def _find_at_line_start(data: mmap.mmap, needle: bytes, position: int) -> int:
         if found <= 0 or data[found - 1:found] in (b"\n", b"\r"):
             return found
         position = found + 1
+
+
+def record_ends(text: str, count: int, delimiter: str, quote: str) -> tuple[int | None, list[int]]:
+    """Where the first `count` records of `text` end (None: not within `text`), and each one's number of fields.
+
+    Quote-aware like the csv module (a quote opens a quoted field only at the start of a field); work is per
+    quote and per line, delimiters are counted in C, and nothing is split."""
+    specials = re.compile(f"[{re.escape(quote)}\r\n]")
+    fields: list[int] = []
+    pos = start = 0
+    width = 1
+    while True:
+        found = specials.search(text, pos)
+        at = found.start() if found else len(text)
+        width += text.count(delimiter, pos, at)
+        if found is None:
+            return None, [*fields, width]
+        if text[at] == quote:
+            pos = at + 1
+            if at == start or text[at - 1] == delimiter:
+                close = _closing_quote(text, pos, quote)
+                if close is None:
+                    return None, [*fields, width]
+                pos = close + 1
+            continue
+        end = at + 1
+        if text[at] == "\r" and text[end:end + 1] == "\n":
+            end += 1
+        fields.append(width)
+        if len(fields) == count:
+            return end, fields
+        pos = start = end
+        width = 1
+
+
+def _closing_quote(text: str, pos: int, quote: str) -> int | None:
+    while True:
+        found = text.find(quote, pos)
+        if found < 0:
+            return None
+        if text[found + 1:found + 2] != quote:
+            return found
+        pos = found + 2
+
+
+def scan_rows(fh: Any, delimiter: Any, quote: Any, block: int, piece_size: int = 0) -> tuple[str, int] | None:
+    """Reads `fh` (bytes or text) in pieces of `block`: ("open", line) when a quote opened on `line` is never
+    closed, ("long", line) for the first row (starting on `line`) longer than `block`, else None. `quote` None:
+    no quoting (fixed-width lines). Work is per quote and per piece, never per line or per field: a line inside
+    one piece is shorter than the piece, so only the lines that cross pieces are measured."""
+    piece_size = min(piece_size or block, block)
+    empty = fh.read(0)
+    newline, cr = ("\n", "\r") if isinstance(empty, str) else (b"\n", b"\r")
+    line = record_line = quote_line = 1
+    record = 0  # length of the current row so far
+    in_quotes = pending = False  # pending: inside quotes, the last piece ended on a quote
+    previous = empty
+    while piece := fh.read(piece_size):
+        pos, size = 0, len(piece)
+        if pending:
+            pending = False
+            if piece[:1] == quote:
+                pos, record = 1, record + 1
+            else:
+                in_quotes = False
+        while pos < size:
+            if in_quotes:
+                close = piece.find(quote, pos)
+                stop = size if close < 0 else close + 1
+                line += piece.count(newline, pos, stop)
+                record += stop - pos
+                pos = stop
+                if close < 0:
+                    break
+                if close + 1 == size:
+                    pending = True
+                elif piece[close + 1:close + 2] == quote:
+                    pos, record = pos + 1, record + 1
+                else:
+                    in_quotes = False
+                continue
+            opening = piece.find(quote, pos) if quote else -1
+            stop = size if opening < 0 else opening
+            lines = piece.count(newline, pos, stop)
+            if lines:
+                if record + piece.find(newline, pos, stop) - pos > block:
+                    return "long", record_line
+                line += lines
+                record_line = line
+                record = stop - piece.rfind(newline, pos, stop) - 1
+            else:
+                record += stop - pos
+            if record > block:
+                return "long", record_line
+            if opening < 0:
+                break
+            before = piece[opening - 1:opening] if opening else previous
+            if before in (delimiter, newline, cr, empty):
+                in_quotes, quote_line = True, line
+            record += 1
+            pos = opening + 1
+        previous = piece[-1:]
+    if in_quotes and not pending:
+        return "open", quote_line
+    return ("long", record_line) if record > block else None
 
 
 def _ends_inside_quotes(batch: pa.RecordBatch) -> bool:

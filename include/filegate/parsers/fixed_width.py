@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import DEFAULT_BLOCK_SIZE, BadRow, ParseError, prefetch
+from filegate.parsers.base import DEFAULT_BLOCK_SIZE, BadRow, ParseError, prefetch, size_text
+from filegate.parsers.csv_reader import scan_rows
 from filegate.parsers.source import detect_encoding, first_invalid_utf8, head_bytes, is_utf8, refuse_binary
 
 LINE = "line"
@@ -84,9 +85,26 @@ class FixedWidthReader:
                 if where:
                     raise ParseError(f"the file mixes encodings: line {where[0]} has byte 0x{where[2]:02x}, which "
                                      "is not UTF-8 although the start of the file is") from exc
+            if "straddl" in message.lower():
+                raise ParseError(self._too_long(longest)) from exc
             raise ParseError(f"the file cannot be read as fixed-width records: {message}") from exc
         except UnicodeError as exc:  # a non-UTF-8 file is decoded by Python's codec, in the reader's thread
             raise ParseError(f"the file is not valid {self.encoding} text: {getattr(exc, 'reason', exc)}") from exc
+
+    def _too_long(self, longest: int) -> str:
+        """pyarrow cannot read a line longer than its block: a bounded scan names the line."""
+        try:
+            if is_utf8(self.encoding) or self.encoding in ("cp1252", "latin-1"):
+                with self.path.open("rb") as fh:
+                    found = scan_rows(fh, b"", None, self.block_size)
+            else:
+                with self.path.open("r", encoding=self.encoding, newline="") as fh:
+                    found = scan_rows(fh, "", None, self.block_size)
+        except (UnicodeError, OSError):
+            found = None
+        where = f"line {found[1]}" if found else "a line"
+        return (f"{where} is longer than the read block ({size_text(self.block_size)}); the layout needs at most "
+                f"{longest} characters: is this the right file, or are its line breaks missing?")
 
     def _report(self, lines: pa.Array, length: pa.Array, bad: pa.Array, first: int, shortest: int,
                 longest: int) -> None:
