@@ -1,6 +1,11 @@
 """Excel .xlsx read with openpyxl in read-only (streaming) mode: one worksheet, the first row as header, every
 cell turned into text. Formula cells are never evaluated: their formula text is the value (and stays inert in
-textual outputs, see filegate.pipeline.engine.inert)."""
+textual outputs, see filegate.pipeline.engine.inert).
+
+The sheet's `<dimension>` is never trusted: openpyxl pads every row to the declared width and stops at the
+declared last row, so a bogus `A1:XFD1048576` made a few sparse rows into billions of empty cells and an
+understated `A1:B2` silently cut the sheet. The dimension is reset, each row is as wide as its last cell, the
+cells read are counted against `format.max_cells`, and a row number past Excel's last row is refused."""
 
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ from typing import Any
 import pyarrow as pa
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import BATCH_ROWS, BadRow, ParseError, check_header_names, shown, text_batch
+from filegate.parsers.base import BATCH_BYTES, BATCH_ROWS, BadRow, ParseError, check_header_names, shown, text_batch
 from filegate.parsers.source import open_zip
 
 MAX_XML_RATIO = 200.0
+EXCEL_MAX_ROWS = 1_048_576
 # openpyxl warns on stderr about parts it skips (no default style, unsupported extensions): those say nothing
 # about the data, and a person reading a file's reason must not have to look past them.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
@@ -82,7 +88,18 @@ class XlsxReader:
                 sheet = workbook[self.fmt.sheet]
             else:
                 sheet = workbook.worksheets[0]
-            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            # Read-only worksheets take their size from <dimension>: forget it, read the real extent.
+            sheet.reset_dimensions()
+            cells, limit = 0, self.fmt.max_cells
+            # Rows missing between two rows come out as empty tuples: cheap, and counted like any other row.
+            for number, row in enumerate(sheet.iter_rows(min_row=1, min_col=1, values_only=True), start=1):
+                if number > EXCEL_MAX_ROWS:
+                    raise ParseError(f"the worksheet has a row numbered beyond {EXCEL_MAX_ROWS:,}, Excel's last "
+                                     "row: the file was not written by a spreadsheet application, or is damaged")
+                cells += len(row)
+                if cells > limit:
+                    raise ParseError(f"the worksheet holds more than {limit:,} cells (format.max_cells) by row "
+                                     f"{number:,}: split the workbook, deliver it as CSV, or raise the limit")
                 if number > self.fmt.skip_lines:
                     yield number, row
         except ParseError:
@@ -109,24 +126,29 @@ class XlsxReader:
         header = self.header or self.read_header()
         width = len(header)
         columns: list[list[str]] = [[] for _ in header]
-        count = 0
+        count = size = 0
         rows = self._rows()
         if self.fmt.header:
             next(rows, None)
         for number, row in rows:
+            if len(row) > width:
+                extra = row[width:]
+                # tuple.count runs in C: a sparse row padded to a far cell costs no Python work per empty cell
+                if extra.count(None) != len(extra) and any(cell_text(v) for v in extra if v is not None):
+                    self.bad_rows.append(BadRow(number, f"expected {width} fields, found {len(row):,}",
+                                                ",".join(cell_text(v) for v in row[:width + 50])[:500]))
+                    continue
+                row = row[:width]
             cells = [cell_text(v) for v in row]
             if not any(cells):
                 continue
-            if len(cells) > width and any(cells[width:]):
-                self.bad_rows.append(BadRow(number, f"expected {width} fields, found {len(cells)}",
-                                            ",".join(cells)[:500]))
-                continue
             cells += [""] * (width - len(cells))
-            for values, cell in zip(columns, cells, strict=False):
+            for values, cell in zip(columns, cells, strict=True):
                 values.append(cell)
             count += 1
-            if count == BATCH_ROWS:
+            size += sum(map(len, cells))
+            if count == BATCH_ROWS or size >= BATCH_BYTES:
                 yield text_batch(header, columns)
-                columns, count = [[] for _ in header], 0
+                columns, count, size = [[] for _ in header], 0, 0
         if count:
             yield text_batch(header, columns)
