@@ -216,12 +216,36 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+def _wide_order_fits(sample: bytes, name: str) -> bool:
+    """Whether `sample` can be text in the byte-ordered wide encoding `name`. Delimited and JSON text always holds
+    ASCII (line breaks, delimiters, digits), whose UTF-16 units have a NUL high byte, and every UTF-32 unit has a
+    NUL top byte: UTF-8 or single-byte text (no NUL at all) or the other byte order does not fit."""
+    sample = sample[:len(sample) - len(sample) % (4 if name.startswith("utf-32") else 2)]
+    if not sample:
+        return True
+    if name == "utf-32-le":
+        return sample[3::4].count(0) == len(sample[3::4])
+    if name == "utf-32-be":
+        return sample[0::4].count(0) == len(sample[0::4])
+    low, high = (sample[0::2], sample[1::2]) if name == "utf-16-le" else (sample[1::2], sample[0::2])
+    return high.count(0) > 0 and high.count(0) >= low.count(0)
+
+
 def _without_bom(sample: bytes, declared: str) -> str:
-    """`utf-16`/`utf-32` name no byte order: without a BOM, the order is told from the bytes, or the file refused."""
+    """`utf-16`/`utf-32` name no byte order: without a BOM, the order is told from the bytes, or the file refused.
+    A declared byte order (`utf-16-le`, ...) must fit the bytes, or the file is refused naming the mismatch
+    (rather than read as one enormous line of CJK-looking characters)."""
     try:
         name = codecs.lookup(declared).name
     except LookupError as exc:
         raise ParseError(f"the feed declares the unknown encoding {declared!r} (format.encoding)") from exc
+    if name in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+        if _wide_order_fits(sample, name):
+            return declared
+        looks = detect_encoding(sample)
+        raise ParseError(f"the feed declares {declared} (format.encoding), but the file is not {name.upper()} text: "
+                         f"its first {len(sample):,} bytes hold {sample.count(0):,} NUL bytes where that encoding "
+                         f"needs them; it looks like {looks}: fix format.encoding (or use auto)")
     if name not in ("utf-16", "utf-32"):
         return declared
     wide = _utf16_without_bom(sample) if name == "utf-16" else None
