@@ -108,10 +108,12 @@ class _RejectWriter:
 class _PartitionWriters:
     """One Parquet file per partition value. Rows are split by a sort + run-length pass (not one filter per
     value), and buffered per partition so that a file spread over hundreds of days still gets row groups of a
-    useful size; the buffer is capped, so memory stays flat."""
+    useful size; the buffer is capped in rows and in bytes (rows may be megabytes each), so memory stays flat."""
 
     ROW_GROUP_ROWS = 128_000
     MAX_BUFFERED_ROWS = 512_000
+    ROW_GROUP_BYTES = 64 << 20
+    MAX_BUFFERED_BYTES = 128 << 20
 
     def __init__(self, folder: Path, column: str, fixed_value: str | None, compression: str) -> None:
         self.folder = folder
@@ -122,12 +124,14 @@ class _PartitionWriters:
         self.files: dict[str, Path] = {}
         self.buffers: dict[str, list[pa.Table]] = {}
         self.buffered: dict[str, int] = {}
+        self.buffered_bytes: dict[str, int] = {}
         self.rows = 0
         self.dictionary_columns: list[str] | None = None  # chosen from the first row group written
 
     def _flush(self, value: str) -> None:
         parts = self.buffers.pop(value, [])
         self.buffered.pop(value, None)
+        self.buffered_bytes.pop(value, None)
         if not parts:
             return
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
@@ -143,10 +147,13 @@ class _PartitionWriters:
     def _add(self, value: str, table: pa.Table) -> None:
         self.buffers.setdefault(value, []).append(table)
         self.buffered[value] = self.buffered.get(value, 0) + table.num_rows
-        if self.buffered[value] >= self.ROW_GROUP_ROWS:
+        self.buffered_bytes[value] = self.buffered_bytes.get(value, 0) + table.nbytes
+        if self.buffered[value] >= self.ROW_GROUP_ROWS or self.buffered_bytes[value] >= self.ROW_GROUP_BYTES:
             self._flush(value)
         while sum(self.buffered.values()) > self.MAX_BUFFERED_ROWS:
             self._flush(max(self.buffered, key=self.buffered.__getitem__))
+        while sum(self.buffered_bytes.values()) > self.MAX_BUFFERED_BYTES:
+            self._flush(max(self.buffered_bytes, key=self.buffered_bytes.__getitem__))
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -178,6 +185,7 @@ class _PartitionWriters:
     def abort(self) -> None:
         self.buffers.clear()
         self.buffered.clear()
+        self.buffered_bytes.clear()
         for writer in self.writers.values():
             writer.close()
 

@@ -20,6 +20,9 @@ TOP_VALUES = 5
 EXACT_TOP_BELOW = 1_000  # a batch with fewer distinct values merges all their counts
 HEAVY_PER_BATCH = 50
 TOP_KEEP = 1_000  # heavy hitters kept between prunes (x10 at most): bounded memory per column
+# ...and bounded in bytes too: a text longer than this is never a top value (10,000 kept values of a few MB each
+# would hold gigabytes), and would be no use to a person reading the summary anyway.
+TOP_VALUE_MAX_CHARS = 1_000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -113,6 +116,10 @@ class ColumnProfile:
             self.top_exact = False
             heavy = np.argpartition(-numbers, HEAVY_PER_BATCH)[:HEAVY_PER_BATCH]
             distinct, numbers = distinct.take(pa.array(heavy)), numbers[heavy]
+        if _is_text(distinct.type):
+            short = pc.fill_null(pc.less_equal(pc.utf8_length(distinct), TOP_VALUE_MAX_CHARS), False)
+            if not pc.all(short).as_py():
+                distinct, numbers = distinct.filter(short), numbers[short.to_numpy(zero_copy_only=False)]
         for value, count in zip(distinct.to_pylist(), numbers.tolist(), strict=True):
             self.top[str(value).lower() if isinstance(value, bool) else str(value)] += count
         if len(self.top) > 10 * TOP_KEEP:
