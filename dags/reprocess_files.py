@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from filegate.orchestration.reprocess import build_reprocess_dag
+from filegate.orchestration.reprocess_files import build_reprocess_dag
 
 reprocess_files = build_reprocess_dag()

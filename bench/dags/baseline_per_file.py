@@ -28,11 +28,11 @@ def baseline_per_file() -> None:
         from filegate.contracts import get_contract
         from filegate.ingestion.arrivals import register_arrivals
         from filegate.orchestration.connections import s3_client, status_store
-        from filegate.orchestration.process_feed import _actor
+        from filegate.orchestration.task_context import actor
         from filegate.settings import load_settings
 
         feed = get_contract(context["dag_run"].conf["feed"])
-        queued = register_arrivals(status_store(), s3_client(), load_settings().bucket, feed, _actor(context),
+        queued = register_arrivals(status_store(), s3_client(), load_settings().bucket, feed, actor(context),
                                    event_keys=[key], sweep=False)
         return queued[0] if queued else None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from filegate.contracts import load_contracts
-from filegate.orchestration.alerts import on_dag_failure, on_task_failure
+from filegate.orchestration.notify import on_dag_failure, on_task_failure
 from filegate.orchestration.policy import Tag
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"

@@ -14,7 +14,7 @@ import pytest
 from airflow_runs import migrated_airflow_env
 from airflow_runs import run_dag as run_airflow_dag
 
-from filegate.samples import generate
+from filegate import sample_files as generate
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from filegate import sample_files as generate
 from filegate.cli import main
-from filegate.samples import generate
 
 
 def test_parse_prints_text_exactly_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

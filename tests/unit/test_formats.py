@@ -11,11 +11,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from filegate import sample_files as generate
 from filegate.contracts import get_contract
 from filegate.contracts.model import Contract
 from filegate.parsers import open_reader, prepare
 from filegate.pipeline.engine import EngineResult, run_engine
-from filegate.samples import generate
 
 
 def contract(**spec: object) -> Contract:

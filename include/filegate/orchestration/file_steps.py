@@ -8,11 +8,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from filegate.orchestration.alerts import alert_files, send_run_summary
-from filegate.orchestration.process_feed import CLAIM_LIMIT, _actor, _last_try
+from filegate.orchestration.notify import alert_files, send_run_summary
+from filegate.orchestration.task_context import actor, is_last_try
 from filegate.settings import load_settings
 
 log = logging.getLogger(__name__)
+CLAIM_LIMIT = 500  # files one task claims at once; the rest wait for the next run
 
 
 def process_step(feed_name: str, context: dict[str, Any], *, file_ids: Iterable[int] | None = None) -> list[int]:
@@ -24,8 +25,8 @@ def process_step(feed_name: str, context: dict[str, Any], *, file_ids: Iterable[
 
     store = status_store()
     try:
-        report = process_files(store, s3_client(), load_settings().bucket, get_contract(feed_name), _actor(context),
-                               file_ids=file_ids, limit=CLAIM_LIMIT, last_try=_last_try(context),
+        report = process_files(store, s3_client(), load_settings().bucket, get_contract(feed_name), actor(context),
+                               file_ids=file_ids, limit=CLAIM_LIMIT, last_try=is_last_try(context),
                                invoker=lambda_invoker())  # heavy files run on Lambda (contract `heavy`)
     except RetryableFailure as exc:
         if exc.report is not None:
@@ -46,8 +47,8 @@ def deliver_step(feed_name: str, file_ids: Iterable[int], context: dict[str, Any
     store = status_store()
     feed = get_contract(feed_name)
     try:
-        report = deliver_files(store, s3_client(), load_settings().bucket, feed, _actor(context), list(file_ids),
-                               api_target(feed), last_try=_last_try(context))
+        report = deliver_files(store, s3_client(), load_settings().bucket, feed, actor(context), list(file_ids),
+                               api_target(feed), last_try=is_last_try(context))
     except RetryableFailure as exc:
         if exc.report is not None:
             alert_files(store, exc.report.failed, context)

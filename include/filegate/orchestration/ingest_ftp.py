@@ -104,9 +104,9 @@ def build_ingest_ftp_dag(contract: Contract) -> Any:
         def copy_files(batch: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
             from filegate.contracts import get_contract
             from filegate.ingestion.pickup import pick_up, remote_file_from_dict
-            from filegate.orchestration.alerts import alert_files
             from filegate.orchestration.connections import s3_client, status_store
-            from filegate.orchestration.process_feed import _actor, _last_try
+            from filegate.orchestration.notify import alert_files
+            from filegate.orchestration.task_context import actor, is_last_try
             from filegate.pipeline.steps import RetryableFailure
             from filegate.settings import load_settings
 
@@ -115,8 +115,8 @@ def build_ingest_ftp_dag(contract: Contract) -> Any:
             store = status_store()
             report = pick_up(ftp_endpoint(feed.source.ftp.conn_id, feed.source.ftp.tls), feed,
                              [remote_file_from_dict(item) for item in batch], s3=s3_client(),
-                             bucket=load_settings().bucket, store=store, actor=_actor(context),
-                             last_try=_last_try(context))
+                             bucket=load_settings().bucket, store=store, actor=actor(context),
+                             last_try=is_last_try(context))
             for path, reason in report.failed.items():
                 log.error("pickup failed for %s: %s", path, reason)
             alert_files(store, report.failed_ids, context)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from filegate.orchestration.alerts import on_dag_failure, on_task_failure
+from filegate.orchestration.notify import on_dag_failure, on_task_failure
 
 START_DATE = datetime(2026, 1, 1)
 DEFAULT_RETRIES = 2

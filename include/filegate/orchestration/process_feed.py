@@ -18,7 +18,6 @@ from filegate.orchestration.policy import Tag, dag_kwargs
 from filegate.settings import load_settings
 
 log = logging.getLogger(__name__)
-CLAIM_LIMIT = 500
 
 
 def feed_asset(contract: Contract, arrival_trigger: type[BaseEventTrigger]) -> Asset:
@@ -38,27 +37,6 @@ def feed_asset(contract: Contract, arrival_trigger: type[BaseEventTrigger]) -> A
         watchers.append(AssetWatcher(name=f"{contract.name}_arrivals", trigger=trigger))
     return Asset(name=f"filegate_raw_{contract.name}", uri=f"s3://{settings.bucket}/{contract.raw_prefix}",
                  watchers=watchers)
-
-
-def _actor(context: dict[str, Any]) -> Any:
-    from filegate.status.store import Actor
-
-    ti = context["ti"]
-    return Actor(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
-
-
-def _last_try(context: dict[str, Any]) -> bool:
-    ti = context["ti"]
-    return ti.try_number > (ti.task.retries or 0)
-
-
-def _event_messages(context: dict[str, Any]) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    for events in (context.get("triggering_asset_events") or {}).values():
-        for event in events:
-            payload = (event.extra or {}).get("payload") or {}
-            messages.extend(payload.get("message_batch") or [])
-    return messages
 
 
 def doc_for(contract: Contract) -> str:
@@ -104,11 +82,12 @@ def build_process_dag(contract: Contract, arrival_trigger: type[BaseEventTrigger
             from filegate.contracts import get_contract
             from filegate.ingestion.arrivals import keys_from_s3_events, register_arrivals
             from filegate.orchestration.connections import s3_client, status_store
+            from filegate.orchestration.task_context import actor, event_messages
 
             feed = get_contract(contract.name)
-            event_keys = keys_from_s3_events(_event_messages(context))
+            event_keys = keys_from_s3_events(event_messages(context))
             log.info("%d key(s) from S3 events: %s", len(event_keys), event_keys[:20])
-            queued = register_arrivals(status_store(), s3_client(), load_settings().bucket, feed, _actor(context),
+            queued = register_arrivals(status_store(), s3_client(), load_settings().bucket, feed, actor(context),
                                        event_keys=event_keys)
             log.info("queued %d file(s): %s", len(queued), queued[:50])
             return queued

@@ -71,7 +71,7 @@ def build_sense_dag(contract: Contract) -> Any:
             from filegate.contracts import get_contract
             from filegate.ingestion.sensed import register_interval
             from filegate.orchestration.connections import s3_client, status_store
-            from filegate.orchestration.process_feed import _actor
+            from filegate.orchestration.task_context import actor
             from filegate.settings import load_settings
 
             start, end = context.get("data_interval_start"), context.get("data_interval_end")
@@ -79,7 +79,7 @@ def build_sense_dag(contract: Contract) -> Any:
                 raise ValueError("this run has no data interval: trigger sense DAGs for a logical date "
                                  "(scheduled run, backfill, or Trigger with a logical date)")
             report = register_interval(status_store(), s3_client(), load_settings().bucket,
-                                       get_contract(contract.name), _actor(context), start=start, end=end,
+                                       get_contract(contract.name), actor(context), start=start, end=end,
                                        reprocess=bool(context["params"].get("reprocess")))
             log.info("%s", report.describe())
             return report.to_process

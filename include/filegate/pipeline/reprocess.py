@@ -2,7 +2,7 @@
 their raw copies. The processing and delivery steps are the normal ones, so a re-run is idempotent: outputs have
 deterministic keys and API batches already acknowledged are skipped.
 
-Used by the `reprocess_files` DAG (filegate.orchestration.reprocess); no Airflow here.
+Used by the `reprocess_files` DAG (filegate.orchestration.reprocess_files); no Airflow here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Generates the sample files of every feed (good and broken) into include/samples/<feed>/, deterministically.
 
-    .venv/bin/python -m filegate.samples.generate            # rewrite include/samples/ (orders/ and pdfs/ untouched)
-    .venv/bin/python -m filegate.samples.generate --out DIR  # somewhere else
+    .venv/bin/python -m filegate.sample_files            # rewrite include/samples/ (orders/ and pdfs/ untouched)
+    .venv/bin/python -m filegate.sample_files --out DIR  # somewhere else
 
 The same builders serve the unit tests (broken fixtures) and `make run` (include/samples/expected.yaml).
 """

@@ -93,17 +93,17 @@ def build_reprocess_dag() -> Any:
             from airflow.sdk.exceptions import AirflowSkipException
 
             from filegate.orchestration.connections import status_store
-            from filegate.orchestration.process_feed import _actor
+            from filegate.orchestration.task_context import actor
             from filegate.pipeline.reprocess import requeue
 
             if selection["dry_run"]:
                 raise AirflowSkipException(f"dry run: {len(selection['files'])} file(s) would be reprocessed; "
                                            "nothing changed")
             store = status_store()
-            actor = _actor(context)
-            queued = requeue(store, selection["files"], actor)
+            this_task = actor(context)
+            queued = requeue(store, selection["files"], this_task)
             # Claim at once, so a process_<feed> run cannot take them; process_files re-takes them (same run).
-            claimed = {row["id"] for row in store.claim(actor, file_ids=[f["id"] for f in selection["files"]],
+            claimed = {row["id"] for row in store.claim(this_task, file_ids=[f["id"] for f in selection["files"]],
                                                         limit=len(selection["files"]) or 1)}
             log.info("requeued %d file(s) %s; held by this run: %s", len(queued), queued[:50], sorted(claimed)[:50])
             return _by_feed([f for f in selection["files"] if f["id"] in claimed])

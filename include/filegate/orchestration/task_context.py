@@ -1,0 +1,30 @@
+"""What a Filegate task reads from Airflow's task context: who is acting (for the status history), whether this
+is the last try (a file is failed only then), and the S3 events that triggered the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from filegate.status.store import Actor
+
+
+def actor(context: dict[str, Any]) -> Actor:
+    """The task instance as recorded in every status transition it makes."""
+    ti = context["ti"]
+    return Actor(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
+
+
+def is_last_try(context: dict[str, Any]) -> bool:
+    """No retry follows this try: a file that fails now is marked `failed` instead of being left for the retry."""
+    ti = context["ti"]
+    return bool(ti.try_number > (ti.task.retries or 0))
+
+
+def event_messages(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SQS messages (S3 event notifications) carried by the asset events that triggered this run."""
+    messages: list[dict[str, Any]] = []
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            payload = (event.extra or {}).get("payload") or {}
+            messages.extend(payload.get("message_batch") or [])
+    return messages
