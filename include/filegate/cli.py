@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,27 @@ from typing import Any
 from filegate.settings import load_settings
 
 FORMATS = ("csv", "tsv", "json", "ndjson", "fixed_width", "xlsx")
+# In a checkout, `make run` leaves the local stack's variables here: `filegate status` works without sourcing it.
+LOCAL_STACK_ENV = Path(__file__).resolve().parents[2] / ".filegate" / "stack.env"
 STATUS_COLUMNS = ("id", "feed", "name", "status", "created_at", "updated_at", "error")
+
+
+@contextmanager
+def local_stack_env(env_file: Path) -> Iterator[None]:
+    """For the command's duration, the variables of the local stack's env file (`export NAME=value` lines)
+    that the environment does not set; the environment is restored afterwards (tests call main() in-process)."""
+    added = []
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            name, sep, value = line.removeprefix("export ").partition("=")
+            if sep and name.isidentifier() and not os.environ.get(name):
+                os.environ[name] = value.strip().strip("'\"")
+                added.append(name)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _store() -> Any:
@@ -230,10 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from filegate.storage.database import ConnectError
 
     args = build_parser().parse_args(argv)
+    env_file = Path(os.environ["FILEGATE_HOME"]) / "stack.env" if os.environ.get("FILEGATE_HOME") else LOCAL_STACK_ENV
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with local_stack_env(env_file):
+            return int(args.func(args) or 0)
     except (ParseError, ContractError) as exc:
         print(f"filegate: {getattr(args, 'file', '')}: {exc}" if getattr(args, "file", None) else f"filegate: {exc}",
               file=sys.stderr)

@@ -1,6 +1,7 @@
-"""Runtime settings read from the environment, with local-stack defaults.
+"""Runtime settings read from the environment.
 
-Airflow tasks get connections from Airflow; the CLI, tests and Lambda handlers read these variables.
+Airflow tasks get connections from Airflow; the CLI, tests and Lambda handlers read these variables. Nothing
+here knows the local stack: the `filegate` command itself falls back to the stack's env file (filegate.cli).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FEEDS_DIR = Path(__file__).resolve().parents[1] / "feeds"
 
 
@@ -21,27 +21,10 @@ class Settings:
     feeds_dir: Path
     sqs_queue_base_url: str | None
     alert_topic_arn: str | None
-    home: Path
-
-
-def filegate_home() -> Path:
-    return Path(os.environ.get("FILEGATE_HOME") or PROJECT_ROOT / ".filegate")
-
-
-def _stack_env_value(name: str) -> str | None:
-    """Falls back to the local stack's env file so `filegate status` works right after `make run`."""
-    env_file = filegate_home() / "stack.env"
-    if not env_file.is_file():
-        return None
-    prefix = f"export {name}="
-    for line in env_file.read_text().splitlines():
-        if line.startswith(prefix):
-            return line[len(prefix) :].strip().strip("'\"")
-    return None
 
 
 def _get(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name) or _stack_env_value(name) or default
+    return os.environ.get(name) or default
 
 
 def load_settings() -> Settings:
@@ -52,7 +35,6 @@ def load_settings() -> Settings:
         feeds_dir=Path(_get("FILEGATE_FEEDS_DIR") or DEFAULT_FEEDS_DIR),
         sqs_queue_base_url=_get("FILEGATE_SQS_QUEUE_BASE_URL"),
         alert_topic_arn=_get("FILEGATE_ALERT_TOPIC_ARN"),
-        home=filegate_home(),
     )
 
 

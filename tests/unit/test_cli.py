@@ -69,3 +69,19 @@ def test_missing_file_and_unknown_feed(tmp_path: Path, capsys: pytest.CaptureFix
     assert "No such file" in capsys.readouterr().err
     assert main(["validate", str(tmp_path / "nope.csv"), "--feed", "no_such_feed"]) == 1
     assert "unknown feed 'no_such_feed'" in capsys.readouterr().err
+
+
+def test_status_uses_the_local_stack_env_file_only_for_unset_variables(tmp_path: Path, monkeypatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """After `make run`, `filegate status` finds the stack without `source .filegate/stack.env`; the library's
+    settings never read that file, and the command leaves the environment as it found it."""
+    import os
+
+    (tmp_path / "stack.env").write_text("export FILEGATE_DB_URL='postgresql://u@127.0.0.1:1/none?connect_timeout=1'\n"
+                                        "export FILEGATE_BUCKET=from-file\n")
+    monkeypatch.setenv("FILEGATE_HOME", str(tmp_path))
+    monkeypatch.delenv("FILEGATE_DB_URL", raising=False)
+    monkeypatch.setenv("FILEGATE_BUCKET", "from-env")
+    assert main(["status"]) == 1  # it tried the file's database (nothing listens on port 1)
+    assert "cannot connect to Postgres with the DSN from FILEGATE_DB_URL" in capsys.readouterr().err
+    assert "FILEGATE_DB_URL" not in os.environ and os.environ["FILEGATE_BUCKET"] == "from-env"
