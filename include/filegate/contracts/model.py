@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from filegate.storage import keys
+
 ColumnType = Literal["int", "float", "decimal", "bool", "date", "datetime", "string"]
 FEED_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 
@@ -402,7 +404,7 @@ class Contract(_Strict):
 
     @property
     def raw_prefix(self) -> str:
-        return f"raw/{self.name}/"
+        return keys.raw_prefix(self.name)
 
     @property
     def queue_name(self) -> str:

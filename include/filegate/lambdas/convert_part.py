@@ -22,14 +22,11 @@ from filegate.lambdas.runtime import (
 )
 from filegate.pipeline.engine import run_engine
 from filegate.pipeline.parts import part_profile_state, part_result
+from filegate.storage.keys import part_prefix
 from filegate.storage.s3 import put_json, s3_client, upload_file
 
 log = logging.getLogger(__name__)
 configure_logging()
-
-
-def part_prefix(work_prefix: str, index: int) -> str:
-    return f"{work_prefix}part-{index:05d}/"
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.lambdas.convert_part import part_prefix
 from filegate.lambdas.runtime import (
     arrival,
     checked_event,
@@ -27,6 +26,7 @@ from filegate.lambdas.runtime import (
 )
 from filegate.pipeline.parts import MergeInput, merge_parts
 from filegate.pipeline.publish import publish
+from filegate.storage.keys import part_prefix
 from filegate.storage.s3 import list_keys, s3_client
 
 log = logging.getLogger(__name__)

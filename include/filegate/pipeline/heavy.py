@@ -36,7 +36,9 @@ from filegate.functions.client import Invoker, InvokeResult, build_payload
 from filegate.pipeline.engine import EngineResult
 from filegate.pipeline.parts import contract_blocks_split
 from filegate.pipeline.publish import FileOutcome, process_raw_file
+from filegate.storage import keys
 from filegate.storage import metadata as s3_metadata
+from filegate.storage.s3 import ObjectChanged
 
 log = logging.getLogger(__name__)
 PART_BYTES_ENV = "FILEGATE_HEAVY_PART_BYTES"
@@ -160,13 +162,12 @@ def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: 
     ranges = plan.payload["parts"]
     log.info("%s: %s", file.name, plan.payload["reason"])
     if file.sha256 and plan.payload["sha256"] != file.sha256:
-        raise RuntimeError(f"raw object {file.raw_key} changed since it was registered "
-                           f"(sha256 {plan.payload['sha256'][:12]}… ≠ {file.sha256[:12]}…)")
+        raise ObjectChanged(bucket, file.raw_key, file.sha256, plan.payload["sha256"], file.size_bytes or 0)
     if len(ranges) == 1:
         single = invoker(PROCESS_FILE, build_payload(event_name(PROCESS_FILE), **common, name=file.name,
                                                      arrived=file.arrived.isoformat()))
         return outcome_from_summary(s3, bucket, single.payload), [plan, single]
-    work_prefix = f"staging/{contract.name}/{plan.payload['sha256'][:16]}/"
+    work_prefix = keys.staging_prefix(contract.name, plan.payload["sha256"])
     per_part = {**common, "name": file.name, "arrived": file.arrived.isoformat(), "work_prefix": work_prefix,
                 "header_end": plan.payload["header_end"]}
     payloads = [build_payload(event_name(CONVERT_PART), **per_part, part=r) for r in ranges]

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from filegate.storage import keys
 from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def from_parquet(s3: Any, bucket: str, feed: str, *, filters: dict[str, str], li
 
     budget = MAX_PARQUET_BYTES if max_bytes is None else max_bytes
     objects = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"processed/{feed}/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=keys.processed_prefix(feed)):
         objects += [o for o in page.get("Contents", []) if o["Key"].endswith(".parquet")]
     if not objects:
         return None

@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import date
 from typing import Any
 
 from filegate.reporting.daily import DailyReport
 from filegate.reporting.render import failures_csv, to_csv, to_html, to_json
+from filegate.storage import keys
 
 log = logging.getLogger(__name__)
-REPORTS_PREFIX = "reports/"
 REPORT_FILES = {
     "report.html": "text/html; charset=utf-8",
     "report.json": "application/json",
     "report.csv": "text/csv; charset=utf-8",
     "failures.csv": "text/csv; charset=utf-8",
 }
-DAY_FOLDER = re.compile(r"^reports/(\d{4}-\d{2}-\d{2})/$")
 
 
 def report_key(day: date, name: str) -> str:
     if name not in REPORT_FILES:
         raise ValueError(f"unknown report file {name!r}; known: {', '.join(REPORT_FILES)}")
-    return f"{REPORTS_PREFIX}{day:%Y-%m-%d}/{name}"
+    return keys.report_key(day, name)
 
 
 def publish_report(s3: Any, bucket: str, report: DailyReport) -> dict[str, str]:
@@ -38,23 +36,24 @@ def publish_report(s3: Any, bucket: str, report: DailyReport) -> dict[str, str]:
         "report.html": to_html(report, links={"JSON": "report.json", "CSV": "report.csv",
                                               "failures CSV": "failures.csv"}).encode(),
     }
-    keys = {}
+    written = {}
     for name, body in bodies.items():
         key = report_key(report.day, name)
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=REPORT_FILES[name])
-        keys[name] = key
-    log.info("daily report %s written to s3://%s/%s%s/", report.day, bucket, REPORTS_PREFIX, report.day)
-    return keys
+        written[name] = key
+    log.info("daily report %s written to s3://%s/%s", report.day, bucket, keys.report_key(report.day, ""))
+    return written
 
 
 def list_report_days(s3: Any, bucket: str) -> list[date]:
     """Days that have a report folder, newest first."""
     days = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REPORTS_PREFIX, Delimiter="/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=keys.REPORTS_PREFIX,
+                                                                    Delimiter="/"):
         for prefix in page.get("CommonPrefixes", []):
-            match = DAY_FOLDER.match(prefix["Prefix"])
-            if match:
-                days.append(date.fromisoformat(match[1]))
+            day = keys.report_day(prefix["Prefix"])
+            if day:
+                days.append(day)
     return sorted(days, reverse=True)
 
 

@@ -25,8 +25,13 @@ def safe_name(name: str) -> str:
     return base
 
 
+def raw_prefix(feed: str) -> str:
+    """Every arrival of a feed, by day: raw/<feed>/<yyyy>/<mm>/<dd>/<name>; never overwritten."""
+    return f"raw/{feed}/"
+
+
 def raw_key(feed: str, arrived: date, name: str) -> str:
-    return f"raw/{feed}/{arrived:%Y/%m/%d}/{safe_name(name)}"
+    return f"{raw_prefix(feed)}{arrived:%Y/%m/%d}/{safe_name(name)}"
 
 
 def arrival_date_from_raw_key(key: str) -> date | None:
@@ -45,16 +50,21 @@ def file_stem(name: str, sha256: str) -> str:
     return f"{stem}-{sha256[:12]}"
 
 
+def processed_prefix(feed: str) -> str:
+    """A feed's published outputs: Parquet partitions, PDF parts and per-file summaries."""
+    return f"processed/{feed}/"
+
+
 def parquet_key(feed: str, partition_column: str, partition_value: str, stem: str) -> str:
-    return f"processed/{feed}/{partition_column}={partition_value}/{stem}.parquet"
+    return f"{processed_prefix(feed)}{partition_column}={partition_value}/{stem}.parquet"
 
 
 def pdf_part_key(feed: str, stem: str, part: str) -> str:
-    return f"processed/{feed}/{stem}/{safe_name(part)}.pdf"
+    return f"{processed_prefix(feed)}{stem}/{safe_name(part)}.pdf"
 
 
 def summary_key(feed: str, stem: str) -> str:
-    return f"processed/{feed}/_summaries/{stem}.json"
+    return f"{processed_prefix(feed)}_summaries/{stem}.json"
 
 
 def quarantine_rows_key(feed: str, arrived: date, stem: str) -> str:
@@ -63,3 +73,26 @@ def quarantine_rows_key(feed: str, arrived: date, stem: str) -> str:
 
 def quarantine_reason_key(feed: str, arrived: date, stem: str) -> str:
     return f"quarantine/{feed}/{arrived:%Y/%m/%d}/{stem}.reason.json"
+
+
+def staging_prefix(feed: str, sha256: str) -> str:
+    """Work space of one file split across Lambda invocations; nothing here is published."""
+    return f"staging/{feed}/{sha256[:16]}/"
+
+
+def part_prefix(work_prefix: str, index: int) -> str:
+    return f"{work_prefix}part-{index:05d}/"
+
+
+REPORTS_PREFIX = "reports/"
+_REPORT_FOLDER = re.compile(r"^reports/(\d{4}-\d{2}-\d{2})/$")
+
+
+def report_key(day: date, name: str) -> str:
+    return f"{REPORTS_PREFIX}{day:%Y-%m-%d}/{name}"
+
+
+def report_day(folder: str) -> date | None:
+    """The day of a `reports/<yyyy-mm-dd>/` folder, or None for anything else."""
+    match = _REPORT_FOLDER.match(folder)
+    return date.fromisoformat(match[1]) if match else None
