@@ -2,12 +2,15 @@
 
 Lists are newest first and paginated by keyset (`id < cursor`), so page 1,000 costs what page 1 costs; every
 filter combination has an index ending in `id` (migration 0003). Periods are half-open UTC intervals.
+
+`feeds=` limits any query to a set of feeds (the ones the caller may read) inside the SQL, so pages and totals
+count only those; `None` means every feed and an empty set means none.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,6 +54,7 @@ class FileFilter:
     period: Period | None = None
     name: str | None = None  # case-insensitive substring of the file name
     raw_key: str | None = None
+    feeds: Collection[str] | None = None  # only these feeds (None: any feed; empty: no file matches)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.statuses if s not in {m.value for m in Status}]
@@ -81,9 +85,19 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _feeds_clause(feeds: Collection[str] | None, column: str = "feed") -> tuple[str, dict[str, Any]]:
+    if feeds is None:
+        return "TRUE", {}
+    return f"{column} = ANY(%(feeds)s)", {"feeds": sorted(feeds)}  # an empty array matches nothing
+
+
 def _where(flt: FileFilter) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
+    if flt.feeds is not None:
+        clause, feed_params = _feeds_clause(flt.feeds)
+        clauses.append(clause)
+        params.update(feed_params)
     if flt.feed:
         clauses.append("feed = %(feed)s")
         params["feed"] = flt.feed
@@ -136,9 +150,11 @@ class StatusQueries:
         return Page(items=rows, next_cursor=rows[-1]["id"] if more and rows else None, total=min(total, COUNT_CAP),
                     limit=limit, total_capped=total > COUNT_CAP)
 
-    def file_detail(self, file_id: int) -> FileDetail | None:
+    def file_detail(self, file_id: int, *, feeds: Collection[str] | None = None) -> FileDetail | None:
+        """None when there is no such file, or its feed is not in `feeds`."""
+        scope, params = _feeds_clause(feeds)
         with self._cursor() as cur:
-            cur.execute("SELECT * FROM file WHERE id = %s", (file_id,))
+            cur.execute(f"SELECT * FROM file WHERE id = %(id)s AND {scope}", {**params, "id": file_id})
             row = cur.fetchone()
             if row is None:
                 return None
@@ -165,27 +181,39 @@ class StatusQueries:
             cur.execute("SELECT * FROM quality_result WHERE file_id = %s", (file_id,))
             return cur.fetchone()
 
-    def exists(self, file_id: int) -> bool:
+    def exists(self, file_id: int, *, feeds: Collection[str] | None = None) -> bool:
+        """Whether the file exists and (with `feeds`) belongs to one of those feeds."""
+        scope, params = _feeds_clause(feeds)
         with self._cursor() as cur:
-            cur.execute("SELECT 1 FROM file WHERE id = %s", (file_id,))
+            cur.execute(f"SELECT 1 FROM file WHERE id = %(id)s AND {scope}", {**params, "id": file_id})
             return cur.fetchone() is not None
 
     def feeds_seen(self) -> list[str]:
-        """Feeds with at least one file (a loose index scan would be faster, but feeds are few)."""
+        """Feeds with at least one file. A loose index scan (one probe of the (feed, id) index per feed), not
+        DISTINCT over every row: the web app asks on each request that lists files."""
         with self._cursor() as cur:
-            cur.execute("SELECT DISTINCT feed FROM file ORDER BY feed")
+            cur.execute(
+                "WITH RECURSIVE seen(feed) AS ("
+                " (SELECT feed FROM file ORDER BY feed LIMIT 1)"
+                " UNION ALL"
+                " SELECT (SELECT f.feed FROM file f WHERE f.feed > seen.feed ORDER BY f.feed LIMIT 1)"
+                " FROM seen WHERE seen.feed IS NOT NULL)"
+                " SELECT feed FROM seen WHERE feed IS NOT NULL")
             return [r["feed"] for r in cur.fetchall()]
 
     # -- aggregates ----------------------------------------------------------------------------------------
 
-    def counts(self, period: Period, *, feed: str | None = None) -> list[dict[str, Any]]:
+    def counts(self, period: Period, *, feed: str | None = None,
+               feeds: Collection[str] | None = None) -> list[dict[str, Any]]:
         """Files created in the period, by feed and status."""
+        scope, params = _feeds_clause(feeds)
         with self._cursor() as cur:
             cur.execute(
                 "SELECT feed, status, count(*) AS files FROM file"
                 " WHERE created_at >= %(start)s AND created_at < %(end)s"
-                " AND (%(feed)s::text IS NULL OR feed = %(feed)s) GROUP BY feed, status ORDER BY feed, status",
-                {"start": period.start, "end": period.end, "feed": feed},
+                f" AND (%(feed)s::text IS NULL OR feed = %(feed)s) AND {scope}"
+                " GROUP BY feed, status ORDER BY feed, status",
+                {**params, "start": period.start, "end": period.end, "feed": feed},
             )
             return cur.fetchall()
 
@@ -263,9 +291,9 @@ class StatusQueries:
             return cur.fetchall()
 
     def failures(self, period: Period | None = None, *, feed: str | None = None, limit: int = 50,
-                 cursor: int | None = None) -> Page:
-        return self.list_files(FileFilter(feed=feed, statuses=FAILURE_STATUSES, period=period), limit=limit,
-                               cursor=cursor)
+                 cursor: int | None = None, feeds: Collection[str] | None = None) -> Page:
+        return self.list_files(FileFilter(feed=feed, statuses=FAILURE_STATUSES, period=period, feeds=feeds),
+                               limit=limit, cursor=cursor)
 
     def explain(self, flt: FileFilter, *, limit: int = 50, cursor: int | None = None) -> str:
         """The plan of a file-list page, for the bench (is the index used?)."""
