@@ -1,5 +1,6 @@
 """The Filegate REST API: files, their history, API calls and quality; counts, feed summaries and aggregates;
-failures; daily reports; and the upload endpoint. Every route needs an authenticated Airflow user."""
+failures; daily reports; and the upload endpoint. Every route needs an authenticated Airflow user, and what it
+returns follows the Airflow permissions of each feed's DAG (auth.py states the rule; routes only ask `Access`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.responses import StreamingResponse
 
 from filegate.orchestration.webapp import links
-from filegate.orchestration.webapp.auth import CurrentUser, may_trigger, require_trigger, user_name
+from filegate.orchestration.webapp.auth import Access, CurrentUser, feed_dag_id, may_trigger, require_trigger, user_name
 from filegate.orchestration.webapp.backend import Backend, get_backend
 from filegate.orchestration.webapp.models import (
     AggregatesOut,
@@ -35,6 +36,10 @@ MAX_PERIOD_DAYS = 400
 EPOCH = date(2000, 1, 1)
 BackendDep = Annotated[Backend, Depends(get_backend)]
 FeedPath = Annotated[str, Path(pattern=FEED_PATTERN, description="a feed name, e.g. `orders`")]
+FeedQuery = Annotated[str | None, Query(pattern=FEED_PATTERN, description="only this feed; 403 unless you may read "
+                                                                          "its DAG `process_<feed>`")]
+READ_RULE = "Only rows of feeds whose DAG `process_<feed>` you may read."
+FEED_RULE = "Needs read permission on the DAG `process_<feed>` (403 otherwise)."
 router = APIRouter(prefix="/api")
 
 
@@ -48,17 +53,23 @@ def _period(since: date | None, until: date | None, default_days: int = 7) -> tu
     return since, until, Period.days(since, until)
 
 
-def _known_feed(backend: Backend, feed: str) -> Any:
+def _known_feed(backend: Backend, feed: str, access: Access) -> Any:
     contract = backend.contract(feed)
     if contract is None:
-        known = ", ".join(c.name for c in backend.contracts()) or "none"
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown feed {feed!r}; feeds: {known}")
+        known = ", ".join(sorted(backend.feed_names() & access.feeds)) or "none"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown feed {feed!r}; feeds you may read: {known}")
     return contract
 
 
-def _file_or_404(backend: Backend, file_id: int) -> None:
-    if not backend.queries.exists(file_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file with id {file_id}")
+def _no_file(file_id: int) -> HTTPException:
+    # A file of a feed the user may not read gets the answer of a missing one: ids are sequential, and a 403
+    # would confirm the file exists (and, naming the DAG to ask for, reveal its feed).
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no file with id {file_id} in the feeds you may read")
+
+
+def _file_or_404(backend: Backend, file_id: int, access: Access) -> None:
+    if not backend.queries.exists(file_id, feeds=access.feeds):
+        raise _no_file(file_id)
 
 
 @router.get("/me", response_model=Me, summary="The signed-in Airflow user")
@@ -66,18 +77,23 @@ def me(user: CurrentUser) -> Me:
     return Me(name=user_name(user), role=getattr(user, "role", None))
 
 
-@router.get("/feeds", response_model=list[FeedInfo], summary="Feeds (one per contract) and whether you may upload")
-def feeds(user: CurrentUser, backend: BackendDep) -> list[FeedInfo]:
+@router.get("/feeds", response_model=list[FeedInfo],
+            summary="Feeds (one per contract) you may read, and whether you may upload to each",
+            description="Only feeds whose DAG `process_<feed>` you may read; an empty list when there is none.")
+def feeds(user: CurrentUser, backend: BackendDep, access: Access) -> list[FeedInfo]:
     return [FeedInfo(name=c.name, description=c.description, source=c.source.kind, pattern=c.source.pattern,
-                     dag_id=f"process_{c.name}", raw_prefix=c.raw_prefix,
-                     can_upload=may_trigger(user, f"process_{c.name}")) for c in backend.contracts()]
+                     dag_id=feed_dag_id(c.name), raw_prefix=c.raw_prefix,
+                     can_upload=may_trigger(user, feed_dag_id(c.name)))
+            for c in backend.contracts() if c.name in access.feeds]
 
 
-@router.get("/files", response_model=FilePage, summary="Files, newest first, filtered and paginated by cursor")
+@router.get("/files", response_model=FilePage, summary="Files, newest first, filtered and paginated by cursor",
+            description=READ_RULE)
 def list_files(
     user: CurrentUser,
     backend: BackendDep,
-    feed: Annotated[str | None, Query(pattern=FEED_PATTERN)] = None,
+    access: Access,
+    feed: FeedQuery = None,
     status_: Annotated[list[str] | None, Query(alias="status", description="repeat for several")] = None,
     since: Annotated[date | None, Query(description="files created on or after this UTC day")] = None,
     until: Annotated[date | None, Query(description="files created on or before this UTC day")] = None,
@@ -88,7 +104,8 @@ def list_files(
 ) -> dict[str, Any]:
     try:
         period = Period.days(since or EPOCH, until or datetime.now(UTC).date()) if (since or until) else None
-        flt = FileFilter(feed=feed, statuses=tuple(status_ or ()), period=period, name=q or None, raw_key=raw_key)
+        flt = FileFilter(feed=feed, statuses=tuple(status_ or ()), period=period, name=q or None, raw_key=raw_key,
+                         feeds=access.scope(feed))
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     page = backend.queries.list_files(flt, limit=limit, cursor=cursor)
@@ -109,45 +126,52 @@ def _outputs(bucket: str, outputs: dict[str, Any]) -> list[dict[str, str]]:
     return found
 
 
+FILE_RULE = "404 when the file does not exist or its feed's DAG `process_<feed>` is not readable to you."
+
+
 @router.get("/files/{file_id}", response_model=FileDetail,
-            summary="One file: row, history, API calls, quality, outputs, links to each step's task log")
-def file_detail(file_id: int, user: CurrentUser, backend: BackendDep) -> dict[str, Any]:
-    detail = backend.queries.file_detail(file_id)
+            summary="One file: row, history, API calls, quality, outputs, links to each step's task log",
+            description=FILE_RULE)
+def file_detail(file_id: int, user: CurrentUser, backend: BackendDep, access: Access) -> dict[str, Any]:
+    detail = backend.queries.file_detail(file_id, feeds=access.feeds)
     if detail is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file with id {file_id}")
+        raise _no_file(file_id)
     steps = [Step(**s, log_url=links.task_log_url(s["dag_id"], s["run_id"], s["task_id"], s["try_number"]),
                   run_url=links.dag_run_url(s["dag_id"], s["run_id"])) for s in detail.steps]
     return {"file": detail.file, "history": detail.history, "api_calls": detail.api_calls,
             "quality": detail.quality, "steps": steps, "outputs": _outputs(backend.bucket, detail.file["outputs"])}
 
 
-@router.get("/files/{file_id}/history", summary="Every status transition of a file, oldest first")
-def file_history(file_id: int, user: CurrentUser, backend: BackendDep) -> list[dict[str, Any]]:
-    _file_or_404(backend, file_id)
+@router.get("/files/{file_id}/history", summary="Every status transition of a file, oldest first",
+            description=FILE_RULE)
+def file_history(file_id: int, user: CurrentUser, backend: BackendDep, access: Access) -> list[dict[str, Any]]:
+    _file_or_404(backend, file_id, access)
     return backend.queries.history(file_id)
 
 
-@router.get("/files/{file_id}/api-calls", summary="Every API call made for a file, retries included")
-def file_api_calls(file_id: int, user: CurrentUser, backend: BackendDep) -> list[dict[str, Any]]:
-    _file_or_404(backend, file_id)
+@router.get("/files/{file_id}/api-calls", summary="Every API call made for a file, retries included",
+            description=FILE_RULE)
+def file_api_calls(file_id: int, user: CurrentUser, backend: BackendDep, access: Access) -> list[dict[str, Any]]:
+    _file_or_404(backend, file_id, access)
     return backend.queries.api_calls(file_id)
 
 
-@router.get("/files/{file_id}/quality", summary="A file's quality result: rows, schema, column statistics, issues")
-def file_quality(file_id: int, user: CurrentUser, backend: BackendDep) -> dict[str, Any]:
-    _file_or_404(backend, file_id)
+@router.get("/files/{file_id}/quality", summary="A file's quality result: rows, schema, column statistics, issues",
+            description=FILE_RULE)
+def file_quality(file_id: int, user: CurrentUser, backend: BackendDep, access: Access) -> dict[str, Any]:
+    _file_or_404(backend, file_id, access)
     quality = backend.queries.quality(file_id)
     if quality is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {file_id} has no quality result (not parsed yet?)")
     return quality
 
 
-@router.get("/counts", response_model=Counts, summary="Files by feed and status over a period (default 7 days)")
-def counts(user: CurrentUser, backend: BackendDep,
-           since: date | None = None, until: date | None = None,
-           feed: Annotated[str | None, Query(pattern=FEED_PATTERN)] = None) -> Counts:
+@router.get("/counts", response_model=Counts, summary="Files by feed and status over a period (default 7 days)",
+            description=READ_RULE)
+def counts(user: CurrentUser, backend: BackendDep, access: Access,
+           since: date | None = None, until: date | None = None, feed: FeedQuery = None) -> Counts:
     first, last, period = _period(since, until)
-    rows = [CountRow(**r) for r in backend.queries.counts(period, feed=feed)]
+    rows = [CountRow(**r) for r in backend.queries.counts(period, feed=feed, feeds=access.scope(feed))]
     by_status: dict[str, int] = {}
     by_feed: dict[str, int] = {}
     for row in rows:
@@ -157,22 +181,25 @@ def counts(user: CurrentUser, backend: BackendDep,
                   total=sum(by_feed.values()))
 
 
-@router.get("/errors", response_model=FilePage, summary="Failed and quarantined files with their reasons")
-def errors(user: CurrentUser, backend: BackendDep,
-           feed: Annotated[str | None, Query(pattern=FEED_PATTERN)] = None,
+@router.get("/errors", response_model=FilePage, summary="Failed and quarantined files with their reasons",
+            description=READ_RULE)
+def errors(user: CurrentUser, backend: BackendDep, access: Access,
+           feed: FeedQuery = None,
            since: date | None = None, until: date | None = None,
            cursor: Annotated[int | None, Query(ge=1)] = None,
            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     period = _period(since, until)[2] if (since or until) else None
-    page = backend.queries.failures(period, feed=feed, limit=limit, cursor=cursor)
+    page = backend.queries.failures(period, feed=feed, limit=limit, cursor=cursor, feeds=access.scope(feed))
     return _page(page)
 
 
 @router.get("/feeds/{feed}/summary", response_model=FeedSummary,
-            summary="A feed's numbers over a period: statuses, rows, API success/latency, processing latency")
-def feed_summary(feed: FeedPath, user: CurrentUser, backend: BackendDep,
+            summary="A feed's numbers over a period: statuses, rows, API success/latency, processing latency",
+            description=FEED_RULE)
+def feed_summary(feed: FeedPath, user: CurrentUser, backend: BackendDep, access: Access,
                  since: date | None = None, until: date | None = None) -> FeedSummary:
-    _known_feed(backend, feed)
+    access.require(feed)
+    _known_feed(backend, feed, access)
     first, last, period = _period(since, until)
     stats = backend.queries.feed_stats(period, feed=feed)
     return FeedSummary(feed=feed, since=first, until=last, stats=stats[0] if stats else None,
@@ -180,13 +207,15 @@ def feed_summary(feed: FeedPath, user: CurrentUser, backend: BackendDep,
 
 
 @router.get("/feeds/{feed}/aggregates", response_model=AggregatesOut,
-            summary="A feed's published rows, e.g. marketplace totals per seller, product and day")
-def aggregates(feed: FeedPath, user: CurrentUser, backend: BackendDep,
+            summary="A feed's published rows, e.g. marketplace totals per seller, product and day",
+            description=FEED_RULE)
+def aggregates(feed: FeedPath, user: CurrentUser, backend: BackendDep, access: Access,
                where: Annotated[list[str] | None, Query(description="`column:value`, repeat to AND them; e.g. "
                                                                      "`seller_id:S1`")] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AggregatesOut:
-    _known_feed(backend, feed)
+    access.require(feed)
+    _known_feed(backend, feed, access)
     filters = {}
     for item in where or []:
         column, sep, value = item.partition(":")
@@ -205,15 +234,22 @@ def aggregates(feed: FeedPath, user: CurrentUser, backend: BackendDep,
                          truncated=found.truncated)
 
 
-@router.get("/reports", response_model=list[ReportInfo], summary="Daily reports in S3, newest first")
-def reports(user: CurrentUser, backend: BackendDep,
+REPORT_RULE = ("A daily report covers every feed, so every report route needs read permission on the DAG "
+               "`daily_report` and on every feed's DAG `process_<feed>` (403 otherwise).")
+
+
+@router.get("/reports", response_model=list[ReportInfo], summary="Daily reports in S3, newest first",
+            description=REPORT_RULE)
+def reports(user: CurrentUser, backend: BackendDep, access: Access,
             limit: Annotated[int, Query(ge=1, le=1000)] = 60) -> list[ReportInfo]:
+    access.require_reports()
     return [ReportInfo(day=day, files={name: f"api/reports/{day}/{name}" for name in REPORT_FILES})
             for day in list_report_days(backend.s3, backend.bucket)[:limit]]
 
 
-@router.get("/reports/{day}", summary="One day's report as JSON")
-def report(day: date, user: CurrentUser, backend: BackendDep) -> Any:
+@router.get("/reports/{day}", summary="One day's report as JSON", description=REPORT_RULE)
+def report(day: date, user: CurrentUser, backend: BackendDep, access: Access) -> Any:
+    access.require_reports()
     return json.loads(_report_object(backend, day, "report.json")["Body"].read())
 
 
@@ -230,9 +266,10 @@ def _report_object(backend: Backend, day: date, name: str) -> dict[str, Any]:
 
 
 @router.get("/reports/{day}/{name}", summary="One rendering of a day's report (report.html, .json, .csv, "
-                                             "failures.csv), streamed from S3")
+                                             "failures.csv), streamed from S3", description=REPORT_RULE)
 def report_file(day: date, name: Annotated[str, Path(pattern=r"^(report\.(html|json|csv)|failures\.csv)$")],
-                user: CurrentUser, backend: BackendDep) -> StreamingResponse:
+                user: CurrentUser, backend: BackendDep, access: Access) -> StreamingResponse:
+    access.require_reports()
     obj = _report_object(backend, day, name)
     headers = {"X-Content-Type-Options": "nosniff"}
     if name.endswith(".html"):
@@ -251,12 +288,13 @@ def report_file(day: date, name: Annotated[str, Path(pattern=r"^(report\.(html|j
                      "metadata": {"type": "string", "description": "JSON {\"params\": {...}, \"note\": \"...\"}; "
                                                                    "must come before `file`"},
                      "file": {"type": "string", "format": "binary"}}}}}}})
-async def upload(feed: FeedPath, request: Request, user: CurrentUser, backend: BackendDep) -> UploadResult:
+async def upload(feed: FeedPath, request: Request, user: CurrentUser, backend: BackendDep,
+                 access: Access) -> UploadResult:
     """Streams the file to `raw/<feed>/<today>/<safe name>` (a name already taken today gets a suffix; raw/
     is never overwritten). Needs permission to trigger `process_<feed>`. Over the size limit: 413 and nothing
     is stored. The `metadata.params` go to the object's `x-amz-meta-filegate-params`."""
-    contract = _known_feed(backend, feed)
-    require_trigger(user, f"process_{feed}")
+    require_trigger(user, feed_dag_id(feed))  # first: a refused user learns nothing about which feeds exist
+    contract = _known_feed(backend, feed, access)
     result = await stream_upload(request.stream(), content_type=request.headers.get("content-type"),
                                  content_length=request.headers.get("content-length"), contract=contract,
                                  s3=backend.s3, bucket=backend.bucket, user=user_name(user),

@@ -17,6 +17,12 @@ Files, statuses, history, API calls, quality, feed summaries and aggregates, fai
 uploads. Every endpoint needs an Airflow user: send `Authorization: Bearer <token>` (from `POST /auth/token`)
 or the `_token` cookie the Airflow UI sets. Anonymous: 401; a bad token: 403.
 
+What you see follows the Airflow permissions of each feed's DAG: a feed's files, history, API calls, quality,
+errors, counts, summary and aggregates need read permission on the DAG `process_<feed>` (lists and totals count
+only such feeds; `feed=` naming another one, a summary or aggregates of another one: 403; a file of another one:
+404, as if it did not exist). Daily reports cover every feed: they need read permission on `daily_report` and on
+every feed's DAG. Uploading needs permission to trigger `process_<feed>`.
+
 Lists are newest first; pass a page's `next_cursor` as `cursor` to get the next one.
 """
 

@@ -64,6 +64,11 @@ class Backend:
     def contracts(self) -> list[Contract]:
         return load_contracts()
 
+    def feed_names(self) -> set[str]:
+        """The feeds that have a contract, without parsing them (a contract's name is its file's stem): cheap
+        enough for every request that checks which feeds a user may read."""
+        return {path.stem for path in load_settings().feeds_dir.glob("*.yaml")}
+
     def contract(self, feed: str) -> Contract | None:
         try:
             return get_contract(feed)

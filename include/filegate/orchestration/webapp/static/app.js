@@ -287,6 +287,9 @@ async function init() {
     $("who").textContent = `signed in as ${me.name}${me.role ? ` (${me.role})` : ""}`;
     state.feeds = await api("api/feeds");
     state.feeds.forEach(f => $("f-feed").append(el("option", { value: f.name }, f.name)));
+    if (!state.feeds.length) {
+      $("who").textContent += " — your Airflow role may read no feed's DAG (process_<feed>), so there is nothing to show";
+    }
   })());
   const wanted = new URLSearchParams(location.search).get("tab");
   if (!state.tabChosen) await selectTab(loaders[wanted] ? wanted : "overview");  // unless a click came first
