@@ -129,3 +129,16 @@ def test_mean_is_stable_for_large_offsets(tmp_path) -> None:
         profile.update(pa.table({"x": [1e9 + 1, 1e9 + 2, 1e9 + 3]}))
     profile.finish()
     assert profile.as_dict()["x"]["stddev"] == pytest.approx(math.sqrt(2 / 3))
+
+
+def test_a_row_repeated_a_million_times_spills_a_few_entries(tmp_path) -> None:
+    """Equal rows share a hash, so they all land in one spill bucket: each spill keeps the first rows of a hash
+    and a count for the rest, or that bucket alone would hold every row at `finish` (16 M rows took 1 GB)."""
+    counter = DuplicateCounter(tmp_path)
+    counter.memory_rows = 10_000
+    same = np.full(1_000, 0xABCDEF, dtype=np.uint64)
+    for start in range(0, 1_000_000, 1_000):
+        counter.add(same, np.arange(start + 1, start + 1_001))
+    spilled = sum(f.stat().st_size for f in tmp_path.rglob("*.bin"))
+    assert spilled <= 100 * DuplicateCounter.KEPT_PER_HASH * 24  # 100 spills, not 1 M rows × 16 bytes
+    assert counter.finish() == (999_999, [2, 3, 4, 5, 6])

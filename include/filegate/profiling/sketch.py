@@ -292,10 +292,13 @@ class KeySet:
 class DuplicateCounter:
     """Counts rows equal to an earlier row. Row hashes and numbers stay in memory up to `memory_rows` (16 MB);
     beyond that they go to disk buckets by their top bits, and `finish` reads one bucket at a time, so memory
-    stays flat whatever the file's size."""
+    stays flat whatever the file's size. Equal rows share a hash and so a bucket: each spill keeps only the
+    first `KEPT_PER_HASH` rows of a hash and a count for the rest, so a file of one row repeated millions of
+    times spills a few entries, not millions."""
 
     buckets = SPILL_BUCKETS  # the top 6 bits of a row hash pick its bucket
     memory_rows = 1 << 20
+    KEPT_PER_HASH = 8  # ≥ the samples `finish` names + 1: the first repeats are among each spill's first rows
 
     def __init__(self, work_dir: Path | None = None) -> None:
         self._work_dir = work_dir
@@ -325,15 +328,25 @@ class DuplicateCounter:
             self._dir = tempfile.TemporaryDirectory(prefix="fg-dups-", dir=self._work_dir)
             self._files = [open(Path(self._dir.name) / f"{i}.bin", "wb") for i in range(self.buckets)]  # noqa: SIM115
         hashes, numbers = self._take_buffer()
-        bucket = (hashes >> U64(58)).astype(np.uint8)
-        order = np.argsort(bucket, kind="stable")  # a radix sort on 8 bits; keeps row order within a bucket
-        pairs = np.empty((len(hashes), 2), dtype=U64)
-        pairs[:, 0] = hashes[order]
-        pairs[:, 1] = numbers[order].view(U64)
-        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1))
+        order = np.argsort(hashes, kind="stable")  # equal hashes together, each group in row order
+        hashes, numbers = hashes[order], numbers[order]
+        starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
+        sizes = np.diff(np.r_[starts, len(hashes)])
+        rank = np.arange(len(hashes)) - np.repeat(starts, sizes)  # position of a row within its hash group
+        keep = rank < self.KEPT_PER_HASH
+        weights = np.ones(len(hashes), dtype=U64)
+        # The last kept row of a big group stands for the rows dropped after it.
+        big = sizes > self.KEPT_PER_HASH
+        weights[starts[big] + self.KEPT_PER_HASH - 1] += (sizes[big] - self.KEPT_PER_HASH).astype(U64)
+        triples = np.empty((int(keep.sum()), 3), dtype=U64)
+        triples[:, 0], triples[:, 1], triples[:, 2] = hashes[keep], numbers[keep].view(U64), weights[keep]
+        bucket = (triples[:, 0] >> U64(58)).astype(np.uint8)
+        by_bucket = np.argsort(bucket, kind="stable")
+        triples, bucket = triples[by_bucket], bucket[by_bucket]
+        bounds = np.searchsorted(bucket, np.arange(self.buckets + 1))
         for i in range(self.buckets):
             if bounds[i + 1] > bounds[i]:
-                pairs[bounds[i]:bounds[i + 1]].tofile(self._files[i])
+                triples[bounds[i]:bounds[i + 1]].tofile(self._files[i])
 
     def finish(self, samples: int = 5) -> tuple[int, list[int]]:
         """(rows repeating an earlier row, the first few of their row numbers)."""
@@ -346,10 +359,10 @@ class DuplicateCounter:
             handle.close()
         try:
             for i in range(self.buckets):
-                pairs = np.fromfile(Path(self._dir.name) / f"{i}.bin", dtype=U64).reshape(-1, 2)
-                count, first = _repeats(pairs[:, 0], pairs[:, 1].view(np.int64), samples)
-                duplicates += count
-                sample_rows.extend(first)  # the smallest few of every bucket hold the file's first few
+                triples = np.fromfile(Path(self._dir.name) / f"{i}.bin", dtype=U64).reshape(-1, 3)
+                hashes, rows, weights = triples[:, 0], triples[:, 1].view(np.int64), triples[:, 2]
+                duplicates += int(weights.sum()) - len(np.unique(hashes))
+                sample_rows.extend(_repeats(hashes, rows, samples)[1])  # every bucket's first few hold the file's
         finally:
             self.close()
         return duplicates, sorted(sample_rows)[:samples]
