@@ -78,8 +78,8 @@ FAILED_PER_FEED = sum(1 for n in range(PER_FEED) if STATUSES[n % 3] != Status.PR
 
 @pytest.fixture(scope="module")
 def report_published(local_stack, perms_db, seeded) -> date:
+    from filegate.reporting.archive import publish_report
     from filegate.reporting.daily import compute_daily_report
-    from filegate.reporting.store import publish_report
     from filegate.status.queries import StatusQueries
 
     s3 = boto3.client("s3", endpoint_url=local_stack.moto_url, region_name="us-east-1",

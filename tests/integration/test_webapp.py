@@ -266,8 +266,8 @@ def test_aggregates_parquet_fallback_is_bounded_per_request(client, admin, s3, l
 
 
 def test_reports_are_listed_and_served(client, admin, s3, local_stack) -> None:
+    from filegate.reporting.archive import publish_report
     from filegate.reporting.daily import compute_daily_report
-    from filegate.reporting.store import publish_report
     from filegate.status.queries import StatusQueries
 
     day = date(2026, 2, 3)

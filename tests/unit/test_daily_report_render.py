@@ -7,9 +7,9 @@ import io
 import json
 from datetime import UTC, date, datetime
 
+from filegate.reporting.archive import notification, report_key
 from filegate.reporting.daily import DailyReport, headline
 from filegate.reporting.render import failures_csv, to_csv, to_html, to_json
-from filegate.reporting.store import notification, report_key
 from filegate.status.queries import Period
 
 EVIL = '"><script>alert(1)</script><img src=x onerror=alert(2)>'

@@ -140,5 +140,5 @@ def test_a_row_repeated_a_million_times_spills_a_few_entries(tmp_path) -> None:
     for start in range(0, 1_000_000, 1_000):
         counter.add(same, np.arange(start + 1, start + 1_001))
     spilled = sum(f.stat().st_size for f in tmp_path.rglob("*.bin"))
-    assert spilled <= 100 * DuplicateCounter.KEPT_PER_HASH * 24  # 100 spills, not 1 M rows × 16 bytes
+    assert spilled <= 100 * DuplicateCounter.KEPT_PER_HASH * 24  # 100 spills, not 1 M rows of 16 bytes
     assert counter.finish() == (999_999, [2, 3, 4, 5, 6])

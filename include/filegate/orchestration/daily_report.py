@@ -69,8 +69,8 @@ writes report.html, report.json, report.csv and failures.csv to `reports/<day>/`
 overwrites the folder. Returns the S3 keys and the totals.""")
         def build_report(**context: Any) -> dict[str, Any]:
             from filegate.orchestration.connections import s3_client, status_store
+            from filegate.reporting.archive import publish_report
             from filegate.reporting.daily import compute_daily_report, headline
-            from filegate.reporting.store import publish_report
             from filegate.settings import load_settings
             from filegate.status.queries import Period, StatusQueries
 
@@ -88,7 +88,7 @@ overwrites the folder. Returns the S3 keys and the totals.""")
             from airflow.providers.amazon.aws.hooks.sns import SnsHook
 
             from filegate.orchestration.connections import AWS_CONN_ID
-            from filegate.reporting.store import notification
+            from filegate.reporting.archive import notification
 
             day = date.fromisoformat(built["day"])
             subject, message = notification(day, built["totals"], built["bucket"], built["keys"], _ui_report_url(day))

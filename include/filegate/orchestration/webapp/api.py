@@ -28,7 +28,7 @@ from filegate.orchestration.webapp.models import (
 )
 from filegate.orchestration.webapp.upload import UploadResult, stream_upload
 from filegate.reporting.aggregates import OutputTooLarge, feed_aggregates
-from filegate.reporting.store import REPORT_FILES, list_report_days, report_key
+from filegate.reporting.archive import REPORT_FILES, list_report_days, report_key
 from filegate.status.queries import FileFilter, Page, Period
 
 FEED_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"

@@ -1,4 +1,5 @@
-"""Where daily reports live in S3 (reports/<yyyy-mm-dd>/) and the notification that announces one."""
+"""The report archive: where daily reports live in S3 (reports/<yyyy-mm-dd>/), how they are written and
+listed, and the notification that announces one."""
 
 from __future__ import annotations
 
