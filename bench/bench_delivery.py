@@ -101,7 +101,7 @@ def timed_delivery(store: StatusStore, stub: str, parquet: Path, *, endpoint: st
     elapsed = time.perf_counter() - started
     if not result.ok or result.records_posted != records:
         raise RuntimeError(f"delivery incomplete: {result.describe()}")
-    rows = recorder.rows if recorder else store.api_calls(file_id)
+    rows = recorder.rows if recorder else store.reads.api_calls(file_id)
     acknowledged = sum(bool(c["acknowledged"]) for c in rows)
     if acknowledged != result.batches:
         raise RuntimeError(f"{acknowledged} acknowledged api_call rows for {result.batches} batches")

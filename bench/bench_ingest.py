@@ -177,7 +177,7 @@ class Bench:
         while True:
             rows: dict[str, dict[str, Any]] = {}
             for start in range(0, len(keys), 500):
-                rows.update(self.store.find_by_raw_keys(keys[start : start + 500]))
+                rows.update(self.store.reads.find_by_raw_keys(keys[start : start + 500]))
             done = sum(1 for k in keys if k in rows and rows[k]["status"] in TERMINAL)
             if done == len(keys) or time.monotonic() > deadline:
                 if done < len(keys):
@@ -222,7 +222,7 @@ class Bench:
         runs = self.api("GET", "/api/v2/dags/sense_bench_sensed/dagRuns?limit=100")["dag_runs"]
         check = {
             "runs": sorted((r["run_type"], r["data_interval_start"][:10], r["state"]) for r in runs),
-            "outside_date_registered": outside in self.store.find_by_raw_keys([outside]),
+            "outside_date_registered": outside in self.store.reads.find_by_raw_keys([outside]),
         }
         return samples, check
 

@@ -104,11 +104,11 @@ def main() -> int:
             s3.put_object(Bucket=env["FILEGATE_BUCKET"], Key=key, Body=orders_csv(n))
             row = None
             while time.monotonic() - tick < args.file_timeout:
-                row = store.find_by_raw_keys([key]).get(key)
+                row = store.reads.find_by_raw_keys([key]).get(key)
                 if row and row["status"] in TERMINAL:
                     break
                 time.sleep(0.25)
-            history = store.history(row["id"]) if row else []
+            history = store.reads.history(row["id"]) if row else []
             entry = {
                 "n": n, "key": key, "minute": round((put_at - triggerer_started) / 60, 1),
                 "status": row["status"] if row else "not registered",

@@ -53,7 +53,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    rows = _store().list_files(feed=args.feed, status=args.status, limit=args.limit)
+    rows = _store().reads.recent_files(feed=args.feed, status=args.status, limit=args.limit)
     if args.json:
         fields = ("id", "feed", "name", "status", "error", "raw_key", "sha256", "size_bytes", "created_at",
                   "updated_at", "finished_at", "outputs")
@@ -72,13 +72,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     store = _store()
-    row = store.get_file(args.file_id)
+    row = store.reads.get_file(args.file_id)
     if row is None:
         print(f"no file with id {args.file_id}", file=sys.stderr)
         return 1
-    document = {"file": _jsonable(row), "history": [_jsonable(e) for e in store.history(args.file_id)],
-                "api_calls": [_jsonable(c) for c in store.api_calls(args.file_id)],
-                "quality": store.quality(args.file_id)}
+    document = {"file": _jsonable(row), "history": [_jsonable(e) for e in store.reads.history(args.file_id)],
+                "api_calls": [_jsonable(c) for c in store.reads.api_calls(args.file_id)],
+                "quality": store.reads.quality(args.file_id)}
     print(json.dumps(document, indent=2, default=str))
     return 0
 

@@ -54,7 +54,7 @@ def drop_samples(env: dict[str, str]) -> dict[str, dict]:
     store = StatusStore.connect(env["FILEGATE_DB_URL"])
     deadline = time.monotonic() + PROCESSING_TIMEOUT_S
     while True:
-        rows = store.find_by_raw_keys(list(wanted))
+        rows = store.reads.find_by_raw_keys(list(wanted))
         if all(k in rows and rows[k]["status"] in TERMINAL for k in wanted):
             return {wanted[k]: row for k, row in rows.items()}
         assert time.monotonic() < deadline, f"not processed within {PROCESSING_TIMEOUT_S} s: {rows}"

@@ -274,7 +274,7 @@ def _wait_for_terminal(mwaa: MwaaRun, raw_key: str, timeout: float = 300) -> dic
     deadline = time.monotonic() + timeout
     row: dict[str, Any] | None = None
     while time.monotonic() < deadline:
-        row = store.find_by_raw_keys([raw_key]).get(raw_key)
+        row = store.reads.find_by_raw_keys([raw_key]).get(raw_key)
         if row and row["status"] in TERMINAL:
             return row
         time.sleep(2)

@@ -29,8 +29,8 @@ n, size, file_id = int(n), int(size), int(file_id)
 store = StatusStore(db_url)
 batches = ([{"id": j} for j in range(i, min(i + size, n))] for i in range(0, n, size))
 result = deliver_records(batches, ApiTarget(base_url=stub, endpoint="/v1/killed", concurrency=int(concurrency)),
-                         file_id=file_id, sha256=sha, batch_size=size, acknowledged=store.acknowledged_keys(file_id),
-                         recorder=store)
+                         file_id=file_id, sha256=sha, batch_size=size,
+                         acknowledged=store.reads.acknowledged_keys(file_id), recorder=store)
 print(json.dumps({"posted": result.posted, "skipped": result.skipped, "ok": result.ok}))
 """
 
@@ -56,14 +56,14 @@ def test_killed_mid_post_then_rerun_delivers_each_record_once(local_stack) -> No
 
     victim = run_worker(local_stack, file_row)
     deadline = time.monotonic() + 60
-    while len(store.acknowledged_keys(reg.file_id)) < 8:
+    while len(store.reads.acknowledged_keys(reg.file_id)) < 8:
         assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
         assert time.monotonic() < deadline, "the delivery never got going"
         time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
     assert victim.returncode == -signal.SIGKILL
-    acked_before = store.acknowledged_keys(reg.file_id)
+    acked_before = store.reads.acknowledged_keys(reg.file_id)
     assert 8 <= len(acked_before) < batches
 
     requests.post(f"{stub}/_stub/faults", json={"latency_ms": 0}, timeout=5).raise_for_status()
@@ -85,7 +85,7 @@ def test_killed_mid_post_then_rerun_delivers_each_record_once(local_stack) -> No
 
     # Raw requests vs acknowledged keys: the only extra requests are the batches in flight at the kill, posted
     # again with the same key and answered from the API's idempotency store (replayed), never accepted twice.
-    calls = store.api_calls(reg.file_id)
+    calls = store.reads.api_calls(reg.file_id)
     acknowledged = Counter(c["idempotency_key"] for c in calls if c["acknowledged"])
     assert set(acknowledged) == expected_keys and set(acknowledged.values()) == {1}
     outcomes = Counter(r["outcome"] for r in posted)

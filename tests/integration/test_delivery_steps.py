@@ -58,7 +58,7 @@ def test_partial_failure_fails_the_file_naming_batches_and_a_rerun_posts_only_th
     report = deliver_files(store, s3, local_stack.bucket, contract, first, [file_id], target, last_try=False)
     # A refused batch (422) would be refused again: the file fails now, without burning the task's retries.
     assert report.failed == [file_id]
-    row = store.get_file(file_id)
+    row = store.reads.get_file(file_id)
     assert row["status"] == Status.FAILED
     assert "1 failed: #1 (HTTP 422" in row["error"] and "reprocess_files DAG (file_ids=[" in row["error"]
     assert requests.get(f"{stub}/_stub/stats", timeout=5).json()["records_by_path"] == {"/v1/steps": 18}
@@ -68,7 +68,7 @@ def test_partial_failure_fails_the_file_naming_batches_and_a_rerun_posts_only_th
     store.claim(second, file_ids=[file_id])
     deliver = Actor(dag_id="reprocess_files", run_id="run-2", task_id="deliver_records", try_number=1)
     report = deliver_files(store, s3, local_stack.bucket, contract, deliver, [file_id], target)
-    assert report.done == [file_id] and store.get_file(file_id)["status"] == Status.PROCESSED
+    assert report.done == [file_id] and store.reads.get_file(file_id)["status"] == Status.PROCESSED
     posted = requests.get(f"{stub}/_stub/requests", params={"path": "/v1/steps"}, timeout=5).json()
     assert [r["outcome"] for r in posted] == ["fail 422", "accepted", "accepted", "accepted", "accepted",
                                               "accepted"]
@@ -76,7 +76,7 @@ def test_partial_failure_fails_the_file_naming_batches_and_a_rerun_posts_only_th
     assert posted[-1]["body"] == [{"id": n, "meta": {"feed": contract.name}} for n in range(5)]
     assert requests.get(f"{stub}/_stub/stats", timeout=5).json()["records_by_path"] == {"/v1/steps": 23}
 
-    events = store.history(file_id)
+    events = store.reads.history(file_id)
     assert [e["to_status"] for e in events] == ["pending", "downloaded", "queued", "processing", "failed",
                                                 "queued", "processing", "processed"]
     later = events[2:]
@@ -95,10 +95,10 @@ def test_a_transient_failure_is_left_to_the_task_retry(setup, local_stack) -> No
     with pytest.raises(RetryableFailure, match="will be retried") as caught:
         deliver_files(store, s3, local_stack.bucket, contract, actor, [file_id], target, last_try=False)
     assert caught.value.report is not None and file_id in caught.value.report.retry
-    assert store.get_file(file_id)["status"] == Status.PROCESSING  # still held by the run for its retry
+    assert store.reads.get_file(file_id)["status"] == Status.PROCESSING  # still held by the run for its retry
     retry = Actor(dag_id="process_x", run_id="run-9", task_id="deliver_records", try_number=2)
     report = deliver_files(store, s3, local_stack.bucket, contract, retry, [file_id], target, last_try=True)
     assert report.done == [file_id]
     stats = requests.get(f"{stub}/_stub/stats", timeout=5).json()
     assert stats["records_by_path"] == {"/v1/steps": 23} and stats["requests"] == 2 + 5
-    assert store.history(file_id)[-1]["try_number"] == 2
+    assert store.reads.history(file_id)[-1]["try_number"] == 2

@@ -42,10 +42,10 @@ def test_a_raw_object_is_read_once_and_replaced_content_fails_with_a_reason(feed
     s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: reads.update([params["Key"]]))
     report = process_files(store, s3, bucket, contract, actor, last_try=False)  # not retried: it would not help
 
-    rows = {row["raw_key"]: row for row in store.list_files(feed=contract.name)}
+    rows = {row["raw_key"]: row for row in store.reads.recent_files(feed=contract.name)}
     assert rows[kept]["id"] in report.done and rows[replaced]["id"] in report.failed and not report.retry
     assert reads[kept] == 1
-    failed = store.get_file(rows[replaced]["id"])
+    failed = store.reads.get_file(rows[replaced]["id"])
     assert failed["status"] == Status.FAILED
     assert "is not the file that was registered" in failed["error"]
     assert rows[replaced]["sha256"][:16] in failed["error"]
@@ -64,7 +64,7 @@ def test_registration_keeps_the_upload_parameters_on_the_file_row(feed, local_st
     s3.put_object(Bucket=bucket, Key=f"{day}plain.csv", Body=b"n\n2\n")
     s3.put_object(Bucket=bucket, Key=f"{day}bad_params.csv", Body=b"n\n3\n", Metadata={"filegate-params": "{oops"})
     register_arrivals(store, s3, bucket, contract, Actor())
-    rows = {row["name"]: row for row in store.list_files(feed=contract.name)}
+    rows = {row["name"]: row for row in store.reads.recent_files(feed=contract.name)}
     assert rows["with_params.csv"]["params"] == params
     assert rows["plain.csv"]["params"] == {}
     assert rows["bad_params.csv"]["params"] == {} and rows["bad_params.csv"]["status"] == Status.QUEUED

@@ -66,9 +66,9 @@ def test_requeue_writes_history_and_skips_what_changed(world) -> None:
     selection = plan(store, parse_request({"feed": feed}, [feed]), [feed]).files
     assert requeue(store, selection, ACTOR) == [ids["a.csv"], ids["b.csv"]]
     assert requeue(store, selection, ACTOR) == []  # already queued: queued → queued is not a transition
-    event = store.history(ids["a.csv"])[-1]
+    event = store.reads.history(ids["a.csv"])[-1]
     assert (event["from_status"], event["to_status"]) == ("failed", "queued")
     assert event["message"].startswith(f"requeued for reprocessing from raw/{feed}/2026/11/20/a.csv (was failed)")
     assert (event["dag_id"], event["run_id"], event["task_id"], event["try_number"]) == (
         "reprocess_files", "r-1", "requeue_files", 1)
-    assert store.get_file(ids["a.csv"])["error"] is None
+    assert store.reads.get_file(ids["a.csv"])["error"] is None

@@ -45,9 +45,9 @@ def test_same_content_is_a_duplicate_and_same_key_is_idempotent(store: StatusSto
     assert (first.status, first.created) == (Status.DOWNLOADED, True)
     assert (again.file_id, again.created) == (first.file_id, False)
     assert (copy.status, copy.duplicate_of) == (Status.DUPLICATE, first.file_id)
-    row = store.get_file(copy.file_id)
+    row = store.reads.get_file(copy.file_id)
     assert "same content" in row["error"] and "'a.csv'" in row["error"]
-    assert [e["to_status"] for e in store.history(copy.file_id)] == ["pending", "duplicate"]
+    assert [e["to_status"] for e in store.reads.history(copy.file_id)] == ["pending", "duplicate"]
 
 
 def test_history_records_who_moved_the_file(store: StatusStore, feed: str) -> None:
@@ -56,13 +56,13 @@ def test_history_records_who_moved_the_file(store: StatusStore, feed: str) -> No
     claimed = store.claim(ACTOR, feed=feed)
     assert [r["id"] for r in claimed] == [reg.file_id]
     store.transition(reg.file_id, Status.QUARANTINED, ACTOR, error="missing column(s) x")
-    history = store.history(reg.file_id)
+    history = store.reads.history(reg.file_id)
     assert [(e["from_status"], e["to_status"]) for e in history] == [
         (None, "pending"), ("pending", "downloaded"), ("downloaded", "queued"), ("queued", "processing"),
         ("processing", "quarantined")]
     assert history[-1]["message"] == "missing column(s) x"
     assert {(e["dag_id"], e["run_id"], e["try_number"]) for e in history} == {("test", "run-1", 1)}
-    file = store.get_file(reg.file_id)
+    file = store.reads.get_file(reg.file_id)
     assert file["finished_at"] is not None and file["error"] == "missing column(s) x"
 
 
@@ -70,8 +70,8 @@ def test_forbidden_transition_is_refused_and_changes_nothing(store: StatusStore,
     reg = register(store, feed, "a.csv", uuid.uuid4().hex * 2)
     with pytest.raises(TransitionError):
         store.transition(reg.file_id, Status.PROCESSED, ACTOR)
-    assert store.get_file(reg.file_id)["status"] == "downloaded"
-    assert len(store.history(reg.file_id)) == 2
+    assert store.reads.get_file(reg.file_id)["status"] == "downloaded"
+    assert len(store.reads.history(reg.file_id)) == 2
 
 
 def test_two_runs_never_claim_the_same_file(store: StatusStore, feed: str) -> None:
@@ -94,7 +94,7 @@ def test_two_runs_never_claim_the_same_file(store: StatusStore, feed: str) -> No
     assert len(everything) == len(set(everything)), "a file was claimed by two runs"
     assert len(everything) == 40
     for run, got in claims.items():
-        assert all(store.get_file(i)["last_run_id"] == run for i in got)
+        assert all(store.reads.get_file(i)["last_run_id"] == run for i in got)
 
 
 def test_a_retry_of_the_same_run_takes_back_its_files(store: StatusStore, feed: str) -> None:

@@ -70,7 +70,7 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
         if (since and (arrived is None or arrived < since)) or (until and (arrived is None or arrived >= until)):
             continue
         wanted.append(key)
-    known = store.find_by_raw_keys(wanted)
+    known = store.reads.find_by_raw_keys(wanted)
     to_queue = [known[key]["id"] for key in wanted if key in known and known[key]["status"] == Status.DOWNLOADED]
     fresh = [key for key in wanted if key not in known]
 

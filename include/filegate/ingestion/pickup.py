@@ -187,7 +187,7 @@ def pick_up(endpoint: FtpEndpoint, contract: Contract, files: Iterable[RemoteFil
                    today or datetime.now(UTC).date(), sleep)
     report = PickupReport()
     files = list(files)
-    history = store.find_by_source(contract.name, [f.path for f in files])
+    history = store.reads.find_by_source(contract.name, [f.path for f in files])
     try:
         for remote in files:
             _pick_up_one(batch, remote, history.get(remote.path, []), report, last_try)
@@ -266,7 +266,7 @@ def _choose_key(batch: _Batch, remote: RemoteFile,
     candidates = [base] + [_with_suffix(base, n) for n in range(2, MAX_KEY_SUFFIX)]
     for start in range(0, len(candidates), 20):
         chunk = candidates[start : start + 20]
-        known = batch.store.find_by_raw_keys(chunk)
+        known = batch.store.reads.find_by_raw_keys(chunk)
         for key in chunk:
             row = known.get(key)
             if row is not None and (failed_pickup is None or row["id"] != failed_pickup["id"]):
@@ -288,7 +288,7 @@ def _label_key(batch: _Batch, remote: RemoteFile, failed_pickup: dict[str, Any] 
         return str(failed_pickup["raw_key"])
     base = raw_key_for(batch.contract, batch.day, remote.name)
     candidates = [base] + [_with_suffix(base, n) for n in range(2, MAX_KEY_SUFFIX)]
-    known = batch.store.find_by_raw_keys(candidates)
+    known = batch.store.reads.find_by_raw_keys(candidates)
     return next(key for key in candidates if key not in known)
 
 

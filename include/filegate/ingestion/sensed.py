@@ -61,7 +61,7 @@ def register_interval(store: StatusStore, s3: Any, bucket: str, contract: Contra
                                             until=until)
     interval_keys = [obj["Key"] for n in range((until - since).days)
                      for obj in list_keys(s3, bucket, f"{contract.raw_prefix}{since + timedelta(days=n):%Y/%m/%d}/")]
-    rows = store.find_by_raw_keys([k for k in interval_keys if keys.arrival_date_from_raw_key(k) is not None])
+    rows = store.reads.find_by_raw_keys([k for k in interval_keys if keys.arrival_date_from_raw_key(k) is not None])
     for row in sorted(rows.values(), key=lambda r: r["id"]):
         status = Status(row["status"])
         if status == Status.QUEUED:

@@ -62,4 +62,4 @@ def summarize_run(context: dict[str, Any]) -> None:
     from filegate.orchestration.connections import status_store
 
     store = status_store()
-    send_run_summary(store, [row["id"] for row in store.files_of_run(context["ti"].run_id)], context)
+    send_run_summary(store, [row["id"] for row in store.reads.files_of_run(context["ti"].run_id)], context)

@@ -90,7 +90,7 @@ def alert_files(store: Any, file_ids: Iterable[int], context: dict[str, Any]) ->
     ti = context.get("ti")
     sent = 0
     for file_id in file_ids:
-        row = store.get_file(file_id)
+        row = store.reads.get_file(file_id)
         if row is None or row["status"] not in ("failed", "quarantined"):
             continue
         alert = messages.file_needs_attention(row, dag_id=getattr(ti, "dag_id", None),
@@ -105,7 +105,7 @@ def send_run_summary(store: Any, file_ids: Iterable[int], context: dict[str, Any
     if not summary_enabled():
         return False
     ti = context["ti"]
-    files = [row for file_id in dict.fromkeys(file_ids) if (row := store.get_file(file_id)) is not None]
+    files = [row for file_id in dict.fromkeys(file_ids) if (row := store.reads.get_file(file_id)) is not None]
     if not files:  # a sweep that found nothing new is not news
         return False
     return send(messages.run_summary(dag_id=ti.dag_id, run_id=ti.run_id, files=files,

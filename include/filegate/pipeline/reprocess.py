@@ -147,7 +147,7 @@ class Plan:
 
 def plan(store: StatusStore, request: ReprocessRequest, known_feeds: Iterable[str]) -> Plan:
     """The files the request selects; raises ReprocessParamsError when it selects nothing or names bad files."""
-    rows = store.select_files(file_ids=request.file_ids or None, feed=request.feed,
+    rows = store.reads.select_files(file_ids=request.file_ids or None, feed=request.feed,
                               arrived_from=request.arrived_from, arrived_to=request.arrived_to,
                               limit=MAX_FILES + 1)
     if request.file_ids:

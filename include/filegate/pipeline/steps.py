@@ -157,7 +157,7 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
     shared = SharedLimits.for_target(target) if target is not None else None
     rows = []
     for file_id in file_ids:
-        row = store.get_file(file_id)
+        row = store.reads.get_file(file_id)
         if row is None or row["status"] != Status.PROCESSING or row["last_run_id"] != actor.run_id:
             log.info("file #%s is not held by this run (status %s); skipping", file_id, row and row["status"])
             continue
@@ -180,8 +180,8 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                 meta = {"feed": contract.name, "file_id": file_id, "file_name": row["name"], "sha256": row["sha256"]}
                 result = deliver_records(
                     iter_payload_batches(local, template, api.batch_size, meta), target, file_id=file_id,
-                    sha256=row["sha256"], batch_size=api.batch_size, acknowledged=store.acknowledged_keys(file_id),
-                    recorder=store, shared=shared,
+                    sha256=row["sha256"], batch_size=api.batch_size,
+                    acknowledged=store.reads.acknowledged_keys(file_id), recorder=store, shared=shared,
                 )
         except PayloadError as exc:  # the contract and the data disagree: retrying cannot help
             reason = f"cannot build the API payload for {row['name']}: {exc}"

@@ -1,4 +1,5 @@
-"""Read-only queries over the status store for the Filegate UI, its REST API and the daily report.
+"""Every read of the status store: for the steps (one file, lookups by key or source), the Filegate UI, its
+REST API and the daily report.
 
 Lists are newest first and paginated by keyset (`id < cursor`), so page 1,000 costs what page 1 costs; every
 filter combination has an index ending in `id` (migration 0003). Periods are half-open UTC intervals.
@@ -10,8 +11,8 @@ count only those; `None` means every feed and an empty set means none.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from filegate.status.lifecycle import Status
+from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
@@ -27,6 +29,9 @@ MAX_PAGE_SIZE = 500
 COUNT_CAP = 10_000
 FAILURE_STATUSES = (Status.FAILED.value, Status.QUARANTINED.value)
 # Columns a list shows; the full row (outputs, params) comes with the detail.
+HISTORY_SQL = "SELECT * FROM file_event WHERE file_id = %s ORDER BY id"
+API_CALLS_SQL = "SELECT * FROM api_call WHERE file_id = %s ORDER BY id"
+QUALITY_SQL = "SELECT * FROM quality_result WHERE file_id = %s"
 LIST_COLUMNS = ("id, feed, source, name, raw_key, size_bytes, status, error, attempts, arrived_on, created_at,"
                 " updated_at, finished_at, last_dag_id, last_run_id, last_task_id, duplicate_of")
 
@@ -120,17 +125,88 @@ def _where(flt: FileFilter) -> tuple[str, dict[str, Any]]:
 
 
 class StatusQueries:
-    """Each method opens one short read-only transaction; nothing here writes."""
+    """Every read of the status tables; each method is one short transaction and nothing here writes. Built on
+    its own (the UI, the daily report) or as `StatusStore.reads`, sharing the store's connections."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, source: str = "FILEGATE_DB_URL",
+                 borrow: Callable[[], AbstractContextManager[psycopg.Cursor[dict[str, Any]]]] | None = None) -> None:
         self.dsn = dsn
+        self.source = source  # named in connection errors instead of the DSN
+        self._borrow = borrow  # the status store lends its pooled connections (StatusStore.reads)
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        with psycopg.connect(self.dsn, row_factory=dict_row) as conn:
+        if self._borrow is not None:
+            with self._borrow() as cur:
+                yield cur
+            return
+        with connect(self.dsn, source=self.source, row_factory=dict_row) as conn:
             conn.read_only = True
             with conn.cursor() as cur:
                 yield cur
+
+    # -- one file and the rows the steps look up ------------------------------------------------------------
+
+    def get_file(self, file_id: int) -> dict[str, Any] | None:
+        with self._cursor() as cur:
+            cur.execute("SELECT * FROM file WHERE id = %s", (file_id,))
+            return cur.fetchone()
+
+    def find_by_raw_keys(self, raw_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self._cursor() as cur:
+            cur.execute("SELECT * FROM file WHERE raw_key = ANY(%s)", (list(raw_keys),))
+            return {r["raw_key"]: r for r in cur.fetchall()}
+
+    def find_by_source(self, feed: str, source_paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Rows per source path (newest first): tells a pickup what it already copied or failed to copy."""
+        with self._cursor() as cur:
+            cur.execute("SELECT * FROM file WHERE feed = %s AND source_path = ANY(%s) ORDER BY id DESC",
+                        (feed, list(source_paths)))
+            found: dict[str, list[dict[str, Any]]] = {}
+            for row in cur.fetchall():
+                found.setdefault(row["source_path"], []).append(row)
+            return found
+
+    def files_of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """Files whose latest change came from this DAG run (for a run's summary)."""
+        with self._cursor() as cur:
+            cur.execute("SELECT * FROM file WHERE last_run_id = %s ORDER BY id", (run_id,))
+            return cur.fetchall()
+
+    def select_files(self, *, file_ids: Sequence[int] | None = None, feed: str | None = None,
+                     arrived_from: date | None = None, arrived_to: date | None = None,
+                     statuses: Sequence[str] | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Files matching every given filter (arrival dates inclusive; a file without one counts by created_at)."""
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT * FROM file WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))"
+                " AND (%(feed)s::text IS NULL OR feed = %(feed)s)"
+                " AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))"
+                " AND (%(since)s::date IS NULL OR coalesce(arrived_on, created_at::date) >= %(since)s)"
+                " AND (%(until)s::date IS NULL OR coalesce(arrived_on, created_at::date) <= %(until)s)"
+                " ORDER BY id LIMIT %(limit)s",
+                {"ids": list(file_ids) if file_ids is not None else None, "feed": feed,
+                 "statuses": list(statuses) if statuses is not None else None, "since": arrived_from,
+                 "until": arrived_to, "limit": limit},
+            )
+            return cur.fetchall()
+
+    def acknowledged_keys(self, file_id: int) -> set[str]:
+        with self._cursor() as cur:
+            cur.execute("SELECT DISTINCT idempotency_key FROM api_call WHERE file_id = %s AND acknowledged",
+                        (file_id,))
+            return {r["idempotency_key"] for r in cur.fetchall()}
+
+    def recent_files(self, *, feed: str | None = None, status: str | None = None,
+                     limit: int = 1000) -> list[dict[str, Any]]:
+        """Whole rows, newest first (the CLI's `status`, tests); the UI pages with `list_files`."""
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT * FROM file WHERE (%(feed)s::text IS NULL OR feed = %(feed)s)"
+                " AND (%(status)s::text IS NULL OR status = %(status)s) ORDER BY id DESC LIMIT %(limit)s",
+                {"feed": feed, "status": status, "limit": limit},
+            )
+            return cur.fetchall()
 
     # -- files ---------------------------------------------------------------------------------------------
 
@@ -158,27 +234,27 @@ class StatusQueries:
             row = cur.fetchone()
             if row is None:
                 return None
-            cur.execute("SELECT * FROM file_event WHERE file_id = %s ORDER BY id", (file_id,))
+            cur.execute(HISTORY_SQL, (file_id,))
             history = cur.fetchall()
-            cur.execute("SELECT * FROM api_call WHERE file_id = %s ORDER BY id", (file_id,))
+            cur.execute(API_CALLS_SQL, (file_id,))
             calls = cur.fetchall()
-            cur.execute("SELECT * FROM quality_result WHERE file_id = %s", (file_id,))
+            cur.execute(QUALITY_SQL, (file_id,))
             quality = cur.fetchone()
         return FileDetail(file=row, history=history, api_calls=calls, quality=quality, steps=_steps(history))
 
     def history(self, file_id: int) -> list[dict[str, Any]]:
         with self._cursor() as cur:
-            cur.execute("SELECT * FROM file_event WHERE file_id = %s ORDER BY id", (file_id,))
+            cur.execute(HISTORY_SQL, (file_id,))
             return cur.fetchall()
 
     def api_calls(self, file_id: int) -> list[dict[str, Any]]:
         with self._cursor() as cur:
-            cur.execute("SELECT * FROM api_call WHERE file_id = %s ORDER BY id", (file_id,))
+            cur.execute(API_CALLS_SQL, (file_id,))
             return cur.fetchall()
 
     def quality(self, file_id: int) -> dict[str, Any] | None:
         with self._cursor() as cur:
-            cur.execute("SELECT * FROM quality_result WHERE file_id = %s", (file_id,))
+            cur.execute(QUALITY_SQL, (file_id,))
             return cur.fetchone()
 
     def exists(self, file_id: int, *, feeds: Collection[str] | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""The Postgres status store: files, their history, API calls and quality results.
+"""The Postgres status store's writes: files, their history, API calls and quality results. Reads are
+`StatusStore.reads` (filegate.status.queries), on the same pooled connections; the schema is filegate.status.schema.
 
 Each public method is one transaction. Claiming is a conditional UPDATE over rows locked with SKIP LOCKED,
 so two runs never hold the same file.
@@ -14,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -22,10 +22,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from filegate.status.lifecycle import ALLOWED, TERMINAL, Status, TransitionError, check
+from filegate.status.queries import StatusQueries
+from filegate.status.schema import apply_migrations
 from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
-MIGRATION_LOCK = 724_311_001
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,6 @@ class Registration:
     duplicate_of: int | None = None
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    folder = resources.files("filegate.status") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            version = int(entry.name.split("_", 1)[0])
-            found.append((version, entry.name, entry.read_text()))
-    return sorted(found)
-
-
 _INHERITED: list[Any] = []
 
 
@@ -77,6 +68,7 @@ class StatusStore:
     def __init__(self, dsn: str, *, source: str = "FILEGATE_DB_URL") -> None:
         self.dsn = dsn
         self.source = source  # named in connection errors instead of the DSN, which may hold a password
+        self.reads = StatusQueries(dsn, source=source, borrow=self._tx)  # every read, on this store's connections
         self._idle: list[psycopg.Connection[dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -130,23 +122,9 @@ class StatusStore:
         _close_all(idle)
 
     def migrate(self) -> list[str]:
-        applied: list[str] = []
+        """Applies pending migrations (filegate.status.schema); returns their names."""
         with self._tx() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            cur.execute("SELECT version FROM schema_migration")
-            done = {row["version"] for row in cur.fetchall()}
-            for version, name, sql in migrations():
-                if version in done:
-                    continue
-                log.info("applying status-store migration %s", name)
-                cur.execute(sql)  # type: ignore[arg-type]
-                cur.execute("INSERT INTO schema_migration (version, name) VALUES (%s, %s)", (version, name))
-                applied.append(name)
-        return applied
+            return apply_migrations(cur)
 
     # -- writes ------------------------------------------------------------------------------------------
 
@@ -263,16 +241,6 @@ class StatusStore:
                         f"picked up on a later attempt: {size_bytes} bytes as {raw_key}")
             return Registration(file_id, Status.QUEUED, created=False)
 
-    def find_by_source(self, feed: str, source_paths: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """Rows per source path (newest first): tells a pickup what it already copied or failed to copy."""
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM file WHERE feed = %s AND source_path = ANY(%s) ORDER BY id DESC",
-                        (feed, list(source_paths)))
-            found: dict[str, list[dict[str, Any]]] = {}
-            for row in cur.fetchall():
-                found.setdefault(row["source_path"], []).append(row)
-            return found
-
     def transition(self, file_id: int, target: Status, actor: Actor, *, message: str | None = None,
                    error: str | None = None, outputs: dict[str, Any] | None = None) -> Status:
         """Moves one file to `target` if the lifecycle allows it; returns the previous status."""
@@ -374,73 +342,6 @@ class StatusStore:
                 (file_id, batch_no, idempotency_key, url, records, attempt, status_code, latency_ms,
                  response_excerpt, error, acknowledged),
             )
-
-    # -- reads -------------------------------------------------------------------------------------------
-
-    def acknowledged_keys(self, file_id: int) -> set[str]:
-        with self._tx() as cur:
-            cur.execute("SELECT DISTINCT idempotency_key FROM api_call WHERE file_id = %s AND acknowledged",
-                        (file_id,))
-            return {r["idempotency_key"] for r in cur.fetchall()}
-
-    def select_files(self, *, file_ids: Sequence[int] | None = None, feed: str | None = None,
-                     arrived_from: date | None = None, arrived_to: date | None = None,
-                     statuses: Sequence[str] | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
-        """Files matching every given filter (arrival dates inclusive; a file without one counts by created_at)."""
-        with self._tx() as cur:
-            cur.execute(
-                "SELECT * FROM file WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))"
-                " AND (%(feed)s::text IS NULL OR feed = %(feed)s)"
-                " AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))"
-                " AND (%(since)s::date IS NULL OR coalesce(arrived_on, created_at::date) >= %(since)s)"
-                " AND (%(until)s::date IS NULL OR coalesce(arrived_on, created_at::date) <= %(until)s)"
-                " ORDER BY id LIMIT %(limit)s",
-                {"ids": list(file_ids) if file_ids is not None else None, "feed": feed,
-                 "statuses": list(statuses) if statuses is not None else None, "since": arrived_from,
-                 "until": arrived_to, "limit": limit},
-            )
-            return cur.fetchall()
-
-    def files_of_run(self, run_id: str) -> list[dict[str, Any]]:
-        """Files whose latest change came from this DAG run (for a run's summary)."""
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM file WHERE last_run_id = %s ORDER BY id", (run_id,))
-            return cur.fetchall()
-
-    def get_file(self, file_id: int) -> dict[str, Any] | None:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM file WHERE id = %s", (file_id,))
-            return cur.fetchone()
-
-    def find_by_raw_keys(self, raw_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM file WHERE raw_key = ANY(%s)", (list(raw_keys),))
-            return {r["raw_key"]: r for r in cur.fetchall()}
-
-    def list_files(self, *, feed: str | None = None, status: str | None = None,
-                   limit: int = 1000) -> list[dict[str, Any]]:
-        with self._tx() as cur:
-            cur.execute(
-                "SELECT * FROM file WHERE (%(feed)s::text IS NULL OR feed = %(feed)s)"
-                " AND (%(status)s::text IS NULL OR status = %(status)s) ORDER BY id DESC LIMIT %(limit)s",
-                {"feed": feed, "status": status, "limit": limit},
-            )
-            return cur.fetchall()
-
-    def history(self, file_id: int) -> list[dict[str, Any]]:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM file_event WHERE file_id = %s ORDER BY id", (file_id,))
-            return cur.fetchall()
-
-    def api_calls(self, file_id: int) -> list[dict[str, Any]]:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM api_call WHERE file_id = %s ORDER BY id", (file_id,))
-            return cur.fetchall()
-
-    def quality(self, file_id: int) -> dict[str, Any] | None:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM quality_result WHERE file_id = %s", (file_id,))
-            return cur.fetchone()
 
 
 __all__ = ["ALLOWED", "Actor", "Registration", "Status", "StatusStore", "TransitionError"]

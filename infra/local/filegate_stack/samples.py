@@ -125,7 +125,7 @@ def main() -> int:
             print(f"phase {number}: dropped s3://{env['FILEGATE_BUCKET']}/{key}", flush=True)
         progress = Progress(f"phase {number}")
         while True:
-            rows = store.find_by_raw_keys(list(phase_keys))
+            rows = store.reads.find_by_raw_keys(list(phase_keys))
             if all(k in rows and rows[k]["status"] in TERMINAL for k in phase_keys):
                 break
             if line := progress.observe({k: rows[k]["status"] if k in rows else "not registered yet"
