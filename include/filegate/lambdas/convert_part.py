@@ -11,38 +11,30 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from filegate.lambdas.runtime import (
-    arrival,
-    checked_event,
-    configure_logging,
-    contract_from_event,
-    download_range,
-    ensure_space,
-    tmp_root,
-)
+from filegate.lambdas import runtime
 from filegate.pipeline.engine import run_engine
 from filegate.pipeline.parts import part_profile_state, part_result
 from filegate.storage.keys import part_prefix
 from filegate.storage.s3 import put_json, s3_client, upload_file
 
 log = logging.getLogger(__name__)
-configure_logging()
+runtime.configure_logging()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    event = checked_event("convert_part", event)
-    contract = contract_from_event(event)
+    event = runtime.checked_event("convert_part", event)
+    contract = runtime.contract_from_event(event)
     bucket, key, part = event["bucket"], event["raw_key"], event["part"]
-    ensure_space(event["header_end"] + part["end"] - part["start"], what=f"part {part['index']} of {key}")
+    runtime.ensure_space(event["header_end"] + part["end"] - part["start"], what=f"part {part['index']} of {key}")
     s3 = s3_client()
     prefix = part_prefix(event["work_prefix"], part["index"])
-    with tempfile.TemporaryDirectory(prefix="filegate-part-", dir=tmp_root()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="filegate-part-", dir=runtime.tmp_root()) as tmp:
         work = Path(tmp)
         local = work / "raw"
         with local.open("wb") as out:
-            download_range(s3, bucket, key, 0, event["header_end"], out)
-            lines = download_range(s3, bucket, key, part["start"], part["end"], out)
-        result = run_engine(contract, local, arrived=arrival(event), work_dir=work, name=event["name"])
+            runtime.download_range(s3, bucket, key, 0, event["header_end"], out)
+            lines = runtime.download_range(s3, bucket, key, part["start"], part["end"], out)
+        result = run_engine(contract, local, arrived=runtime.arrival(event), work_dir=work, name=event["name"])
         local.unlink()  # room for the outputs
         summary = part_result(part["index"], result, lines=lines)
         summary["parquet"] = {

@@ -14,23 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.lambdas.runtime import (
-    arrival,
-    checked_event,
-    configure_logging,
-    contract_from_event,
-    delete_prefix,
-    ensure_space,
-    response,
-    tmp_root,
-)
+from filegate.lambdas import runtime
 from filegate.pipeline.parts import MergeInput, merge_parts
 from filegate.pipeline.publish import publish
 from filegate.storage.keys import part_prefix
 from filegate.storage.s3 import list_keys, s3_client
 
 log = logging.getLogger(__name__)
-configure_logging()
+runtime.configure_logging()
 
 
 def _read_json(s3: Any, bucket: str, key: str) -> Any:
@@ -55,20 +46,20 @@ def _load_part(s3: Any, bucket: str, prefix: str, work: Path) -> MergeInput:
 def merge(s3: Any, event: dict[str, Any], contract: Contract) -> dict[str, Any]:
     bucket, work_prefix = event["bucket"], event["work_prefix"]
     staged = sum(o["Size"] for o in list_keys(s3, bucket, work_prefix))
-    ensure_space(staged, what=f"merging {event['parts']} parts of {event['raw_key']}", factor=2.2)
-    with tempfile.TemporaryDirectory(prefix="filegate-merge-", dir=tmp_root()) as tmp:
+    runtime.ensure_space(staged, what=f"merging {event['parts']} parts of {event['raw_key']}", factor=2.2)
+    with tempfile.TemporaryDirectory(prefix="filegate-merge-", dir=runtime.tmp_root()) as tmp:
         work = Path(tmp)
         parts = [_load_part(s3, bucket, part_prefix(work_prefix, i), work) for i in range(event["parts"])]
         result = merge_parts(contract, parts, work)
         outputs = publish(s3, bucket, contract, result, name=event["name"], sha256=event["sha256"],
-                          raw_key=event["raw_key"], arrived=arrival(event))
-    deleted = delete_prefix(s3, bucket, work_prefix)
+                          raw_key=event["raw_key"], arrived=runtime.arrival(event))
+    deleted = runtime.delete_prefix(s3, bucket, work_prefix)
     log.info("%s: merged %d parts → %s (%d rows, %d rejected); %d staging objects removed", event["raw_key"],
              event["parts"], result.status, result.rows_total, result.rows_rejected, deleted)
-    return response(result.status, result.reason, outputs,
-                    rows={"total": result.rows_total, "valid": result.rows_valid, "rejected": result.rows_rejected})
+    rows = {"total": result.rows_total, "valid": result.rows_valid, "rejected": result.rows_rejected}
+    return runtime.response(result.status, result.reason, outputs, rows=rows)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    event = checked_event("merge_parts", event)
-    return merge(s3_client(), event, contract_from_event(event))
+    event = runtime.checked_event("merge_parts", event)
+    return merge(s3_client(), event, runtime.contract_from_event(event))

@@ -11,30 +11,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from filegate.lambdas.runtime import (
-    arrival,
-    checked_event,
-    configure_logging,
-    ensure_space,
-    object_size,
-    response,
-    tmp_root,
-)
+from filegate.lambdas import runtime
 from filegate.pipeline.pdf_split import PdfRejected, parse_page_map, split_pdf
 from filegate.storage import keys
 from filegate.storage.s3 import download_with_sha256, put_json, s3_client, upload_file
 
 log = logging.getLogger(__name__)
-configure_logging()
+runtime.configure_logging()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    event = checked_event("split_pdf", event)
+    event = runtime.checked_event("split_pdf", event)
     bucket, raw_key, feed, name = event["bucket"], event["raw_key"], event["feed"], event["name"]
-    arrived = arrival(event)
+    arrived = runtime.arrival(event)
     s3 = s3_client()
-    ensure_space(object_size(s3, bucket, raw_key), what=f"splitting {raw_key}", factor=3.0)
-    with tempfile.TemporaryDirectory(prefix="filegate-pdf-", dir=tmp_root()) as tmp:
+    runtime.ensure_space(runtime.object_size(s3, bucket, raw_key), what=f"splitting {raw_key}", factor=3.0)
+    with tempfile.TemporaryDirectory(prefix="filegate-pdf-", dir=runtime.tmp_root()) as tmp:
         work = Path(tmp)
         source = work / "source.pdf"
         sha256, size = download_with_sha256(s3, bucket, raw_key, source)
@@ -49,7 +41,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             put_json(s3, bucket, reason_key, {**document, "status": "quarantined", "reason": str(exc),
                                               "outputs": outputs})
             log.warning("%s quarantined: %s", raw_key, exc)
-            return response("quarantined", str(exc), outputs, pages={})
+            return runtime.response("quarantined", str(exc), outputs, pages={})
         outputs = {"raw": raw_key, "pdf": [upload_file(s3, bucket, keys.pdf_part_key(feed, stem, p.name), p.path,
                                                         "application/pdf") for p in split.parts],
                    "summary": keys.summary_key(feed, stem),
@@ -57,4 +49,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         put_json(s3, bucket, outputs["summary"], {**document, "status": "processed", "reason": None,
                                                    **split.summary(), "outputs": outputs})
     log.info("%s: %d page(s) split into %d part(s)", raw_key, split.pages_total, len(split.parts))
-    return response("processed", None, outputs, pages={"total": split.pages_total, **outputs["pages"]})
+    return runtime.response("processed", None, outputs, pages={"total": split.pages_total, **outputs["pages"]})
