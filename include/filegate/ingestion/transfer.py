@@ -2,8 +2,9 @@
 
 Small files (up to one part) are buffered and written with a single PUT, which S3 makes visible atomically.
 Larger files go through a multipart upload: parts are uploaded as they fill, and CompleteMultipartUpload is
-sent only after the byte count matched what the source announced; on any error the upload is aborted, so a
-reader of raw/ never sees a partial object. Memory stays at about one part whatever the file size.
+sent only after the byte count matched what the source announced (an FTP listing; an upload announces
+nothing); on any error the upload is aborted, so a reader of raw/ never sees a partial object. Memory stays
+at about one part whatever the file size. Used by the FTP pickup and the upload endpoint alike.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class S3StreamWriter:
     s3: Any
     bucket: str
     key: str
-    expected_size: int
+    expected_size: int | None  # None: the source announced no size (an upload), so none is checked
     metadata: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/octet-stream"
     part_size: int = PART_SIZE
@@ -60,7 +61,7 @@ class S3StreamWriter:
 
     def write(self, chunk: bytes) -> None:
         self._size += len(chunk)
-        if self._size > self.expected_size:
+        if self.expected_size is not None and self._size > self.expected_size:
             # Stop at once: the file is being appended to, and streaming on could mean streaming forever.
             raise FileStillGrowing(f"{self.key}: more than the {self.expected_size} bytes listed arrived")
         self._digest.update(chunk)
@@ -83,7 +84,7 @@ class S3StreamWriter:
 
     def complete(self) -> StoredObject:
         """Verifies the size, then makes the object visible. Raises (and discards) on a short transfer."""
-        if self._size != self.expected_size:
+        if self.expected_size is not None and self._size != self.expected_size:
             raise IncompleteTransfer(f"{self.key}: received {self._size} of {self.expected_size} bytes")
         sha256 = self._digest.hexdigest()
         if self._upload_id is None:

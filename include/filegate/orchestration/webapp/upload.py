@@ -1,9 +1,10 @@
-"""The upload endpoint's engine: a multipart body streamed straight into S3 under the feed's raw prefix.
+"""The upload endpoint's HTTP side: a multipart body parsed as it arrives and its file handed, chunk by chunk, to
+the arrival it becomes (filegate.ingestion.upload).
 
-The body is parsed as it arrives (never whole in memory or on disk): the `metadata` part (JSON, optional) must
-come before the `file` part, whose bytes go to S3 in 8 MiB multipart parts. Exceeding the size limit, a client
-that disconnects or any error aborts the multipart upload, so nothing is left in S3. The S3 event of the new
-object starts `process_<feed>` like any other arrival.
+The body is never whole in memory or on disk: the `metadata` part (JSON, optional) must come before the `file`
+part, whose bytes go to S3 in 8 MiB multipart parts. Exceeding the size limit, a client that disconnects or
+any error aborts the multipart upload, so nothing is left in S3. The S3 event of the new object starts
+`process_<feed>` like any other arrival.
 
 Processing parameters (e.g. a PDF page map) travel as S3 object metadata `x-amz-meta-filegate-params`
 (compact JSON); ingestion copies them into the status store's `file.params`.
@@ -11,14 +12,10 @@ Processing parameters (e.g. a PDF page map) travel as S3 object metadata `x-amz-
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import json
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -27,8 +24,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from filegate.contracts.model import Contract
-from filegate.storage import keys
-from filegate.storage.metadata import upload_metadata
+from filegate.ingestion.transfer import S3StreamWriter
+from filegate.ingestion.upload import UploadRefused, open_upload
 
 log = logging.getLogger(__name__)
 MAX_METADATA_BYTES = 16 << 10
@@ -61,87 +58,6 @@ class UploadResult(BaseModel):
 
 def _fail(code: int, message: str) -> HTTPException:
     return HTTPException(code, message)
-
-
-class S3StreamWriter:
-    """Buffers at most one part; the first full part opens a multipart upload, small files are one PUT."""
-
-    def __init__(self, s3: Any, bucket: str, key: str, metadata: dict[str, str], part_bytes: int) -> None:
-        self.s3, self.bucket, self.key, self.metadata, self.part_bytes = s3, bucket, key, metadata, part_bytes
-        self.buffer = bytearray()
-        self.size = 0
-        self.digest = hashlib.sha256()
-        self.upload_id: str | None = None
-        self.parts: list[dict[str, Any]] = []
-
-    def add(self, data: bytes) -> None:
-        self.buffer += data
-        self.size += len(data)
-        self.digest.update(data)
-
-    @property
-    def part_ready(self) -> bool:
-        return len(self.buffer) >= self.part_bytes
-
-    def flush_full_parts(self) -> None:
-        while len(self.buffer) >= self.part_bytes:
-            if self.upload_id is None:
-                self.upload_id = self.s3.create_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, Metadata=self.metadata)["UploadId"]
-            self._upload_part(bytes(self.buffer[: self.part_bytes]))
-            del self.buffer[: self.part_bytes]
-
-    def _upload_part(self, body: bytes) -> None:
-        number = len(self.parts) + 1
-        etag = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
-                                   Body=body)["ETag"]
-        self.parts.append({"ETag": etag, "PartNumber": number})
-
-    def complete(self) -> None:
-        if self.upload_id is None:
-            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer), Metadata=self.metadata)
-        else:
-            if self.buffer:
-                self._upload_part(bytes(self.buffer))
-            self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                                              MultipartUpload={"Parts": self.parts})
-        self.buffer.clear()
-
-    def abort(self) -> None:
-        self.buffer.clear()
-        if self.upload_id is not None:
-            try:
-                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-            except Exception:  # the lifecycle rule for incomplete uploads cleans up what this misses
-                log.exception("could not abort multipart upload of %s", self.key)
-            self.upload_id = None
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            return False
-        raise
-
-
-def free_raw_key(s3: Any, bucket: str, feed: str, name: str) -> str:
-    """raw/ is never overwritten: a name already used today gets a suffix before its extension."""
-    today = datetime.now(UTC).date()
-    key = keys.raw_key(feed, today, name)
-    if not _exists(s3, bucket, key):
-        return key
-    stem, dot, ext = name.rpartition(".")
-    stem, ext = (stem, f".{ext}") if dot else (name, "")
-    for _ in range(20):
-        candidate = keys.raw_key(feed, today, f"{stem}_{datetime.now(UTC):%H%M%S}-{secrets.token_hex(3)}{ext}")
-        if not _exists(s3, bucket, candidate):
-            return candidate
-    raise _fail(status.HTTP_409_CONFLICT, f"could not find a free key for {name!r} under raw/{feed}/")
 
 
 @dataclass
@@ -211,10 +127,6 @@ def _metadata(raw: bytes) -> UploadMetadata:
     return meta
 
 
-def _s3_metadata(meta: UploadMetadata, original_name: str, user: str) -> dict[str, str]:
-    return upload_metadata(meta.params, user=user, original_name=original_name, note=meta.note)
-
-
 async def stream_upload(chunks: AsyncIterator[bytes], *, content_type: str | None, content_length: str | None,
                         contract: Contract, s3: Any, bucket: str, user: str, max_bytes: int,
                         part_bytes: int) -> UploadResult:
@@ -260,9 +172,7 @@ async def stream_upload(chunks: AsyncIterator[bytes], *, content_type: str | Non
                         if writer.size + len(value) > max_bytes:
                             raise _fail(status.HTTP_413_CONTENT_TOO_LARGE,
                                         f"{original_name!r} exceeds the upload limit of {max_bytes:,} bytes")
-                        writer.add(value)
-                        if writer.part_ready:
-                            await run_in_threadpool(writer.flush_full_parts)
+                        await run_in_threadpool(writer.write, value)  # uploads a part whenever one fills
                 elif kind == "end" and part is not None:
                     if part.name == "metadata":
                         meta = _metadata(bytes(meta_raw))
@@ -276,25 +186,22 @@ async def stream_upload(chunks: AsyncIterator[bytes], *, content_type: str | Non
             raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, "the form ended before the file did")
         if writer.size == 0:
             raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{original_name!r} is empty; nothing was stored")
-        await run_in_threadpool(writer.complete)
+        stored = await run_in_threadpool(writer.complete)
     except BaseException:
         if writer is not None:
             await run_in_threadpool(writer.abort)
         raise
-    log.info("upload by %s stored as s3://%s/%s (%d bytes)", user, bucket, writer.key, writer.size)
-    return UploadResult(feed=contract.name, bucket=bucket, raw_key=writer.key, name=writer.key.rsplit("/", 1)[1],
-                        original_name=original_name, size_bytes=writer.size, sha256=writer.digest.hexdigest(),
+    log.info("upload by %s stored as s3://%s/%s (%d bytes)", user, bucket, stored.key, stored.size)
+    return UploadResult(feed=contract.name, bucket=bucket, raw_key=stored.key, name=stored.key.rsplit("/", 1)[1],
+                        original_name=original_name, size_bytes=stored.size, sha256=stored.sha256,
                         params=meta.params, uploaded_by=user, status_url="")
 
 
 async def _open_writer(contract: Contract, s3: Any, bucket: str, original_name: str, meta: UploadMetadata,
                        user: str, part_bytes: int) -> S3StreamWriter:
-    name = keys.safe_name(original_name)
-    if not original_name.strip() or name == "unnamed":
-        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, "the `file` part has no usable file name")
-    if not fnmatch.fnmatch(name, contract.source.pattern):
-        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    f"feed {contract.name} takes files matching {contract.source.pattern!r}; "
-                    f"{name!r} would never be processed")
-    key = await run_in_threadpool(free_raw_key, s3, bucket, contract.name, name)
-    return S3StreamWriter(s3, bucket, key, _s3_metadata(meta, original_name, user), part_bytes)
+    try:
+        return await run_in_threadpool(open_upload, s3, bucket, contract, original_name, params=meta.params,
+                                       note=meta.note, user=user, part_bytes=part_bytes)
+    except UploadRefused as exc:
+        code = status.HTTP_409_CONFLICT if exc.conflict else status.HTTP_422_UNPROCESSABLE_CONTENT
+        raise _fail(code, str(exc)) from exc
