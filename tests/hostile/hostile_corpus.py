@@ -565,9 +565,8 @@ def _csv_cases() -> list[Case]:
         Case("csv", "unterminated_last.csv",
              lines_file(b"id,name\n", rows, lambda i: b"%d,name\n" % i, tail=b'50001,"open\n'),
              refused(r"line 50002 .*never closed|unterminated")),
-        Case("csv", "unterminated_last_no_newline.csv", b'id,name\n1,a\n2,"open', refused("never closed|unterminated"),
-             pending="csv reader (reported, not bounds work): a quote left open in a last line without a line break "
-                     "is read as the value 'open'; the file is processed"),
+        Case("csv", "unterminated_last_no_newline.csv", b'id,name\n1,a\n2,"open', refused("line 3 .*never closed")),
+        Case("csv", "quoted_newline_last_no_newline.csv", b'id,name\n1,a\n2,"multi\nline"', ok(2)),
         Case("csv", "ragged.csv", b"id,name\n1,a\n2\n3,c,extra\n4,d\n", ok(4, rejected=2)),
         Case("csv", "ragged_cut_utf8.csv", "id,name\n1,a\n2,b,\u00e9".encode()[:-1], either(r"UTF-8|cut|encod")),
         Case("csv", "cut_utf8.csv", "id,name\n1,a\n2,\u00e9".encode()[:-1], either(r"UTF-8|cut|encod")),
@@ -579,10 +578,7 @@ def _csv_cases() -> list[Case]:
              refused("mixes encodings")),
         Case("csv", "invalid_utf8_last_line.csv",
              lines_file(b"id,name\n", 20_000, lambda i: b"%d,caf\xc3\xa9\n" % i, tail=b"9,caf\xe9\n"),
-             refused("mixes encodings|not UTF-8"),
-             pending="csv reader (reported): a Latin-1 byte within the last 3 bytes is explained as 'the file ends "
-                     "inside a UTF-8 character … cut short in transfer', though the byte after it (a line break) "
-                     "shows it is no cut character"),
+             refused("mixes encodings")),
         Case("csv", "latin1.csv", b"id,name\n1,caf\xe9\n2,na\xefve\n", ok(2, check=top_value("name", "caf\u00e9"))),
         Case("csv", "utf16le_bom.csv", codecs.BOM_UTF16_LE + "id,name\n1,\u00e9\n2,\u4e2d\n".encode("utf-16-le"),
              ok(2)),

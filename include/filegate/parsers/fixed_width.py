@@ -83,8 +83,7 @@ class FixedWidthReader:
             if "utf8" in message.lower():
                 where = first_invalid_utf8(self.path)
                 if where:
-                    raise ParseError(f"the file mixes encodings: line {where[0]} has byte 0x{where[2]:02x}, which "
-                                     "is not UTF-8 although the start of the file is") from exc
+                    raise ParseError(where.reason()) from exc
             if "straddl" in message.lower():
                 raise ParseError(self._too_long(longest)) from exc
             raise ParseError(f"the file cannot be read as fixed-width records: {message}") from exc

@@ -297,8 +297,24 @@ def refuse_binary(sample: bytes, encoding: str) -> None:
                          f"{len(sample):,} bytes")
 
 
-def first_invalid_utf8(path: Path) -> tuple[int, int, int] | None:
-    """(line, byte offset, byte value) of the first byte that is not UTF-8; only called once a read failed."""
+@dataclass(frozen=True)
+class InvalidUtf8:
+    line: int
+    offset: int
+    byte: int
+    cut_at_end: bool  # the file ends inside a multi-byte character (a truncated transfer), not a foreign byte
+
+    def reason(self) -> str:
+        if self.cut_at_end:
+            return (f"the file ends inside a UTF-8 character (line {self.line}, byte {self.offset:,}): it was "
+                    "probably cut short in transfer")
+        return (f"the file mixes encodings: line {self.line} (byte {self.offset:,}) has byte 0x{self.byte:02x}, "
+                "which is not UTF-8 although the start of the file is; export the file in one encoding")
+
+
+def first_invalid_utf8(path: Path) -> InvalidUtf8 | None:
+    """The first byte that is not UTF-8 (its line and offset), and whether the file simply ends inside a
+    character; only called once a read failed."""
     leftover, base, lines = b"", 0, 1
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
@@ -307,10 +323,11 @@ def first_invalid_utf8(path: Path) -> tuple[int, int, int] | None:
                 buf.decode("utf-8")
             except UnicodeDecodeError as exc:
                 if exc.reason != "unexpected end of data" or exc.end != len(buf):
-                    return lines + buf.count(b"\n", 0, exc.start), base + exc.start, buf[exc.start]
+                    return InvalidUtf8(lines + buf.count(b"\n", 0, exc.start), base + exc.start, buf[exc.start],
+                                       cut_at_end=False)
                 lines += buf.count(b"\n", 0, exc.start)  # a character cut by the chunk boundary: read on
                 leftover, base = buf[exc.start:], base + exc.start
                 continue
             lines += buf.count(b"\n")
             leftover, base = b"", base + len(buf)
-    return (lines, base, leftover[0]) if leftover else None
+    return InvalidUtf8(lines, base, leftover[0], cut_at_end=True) if leftover else None
