@@ -96,6 +96,34 @@ def text_batch(header: list[str], columns: list[list[str]]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array(values, pa.string()) for values in columns], names=header)
 
 
+class TextRows:
+    """Rows of text cells gathered column by column, for the readers that build batches in Python (JSON,
+    xlsx): `add` hands back a batch once BATCH_ROWS rows or BATCH_BYTES characters are held, so a batch of
+    huge records stays bounded in memory like a batch of small ones; `rest` hands back what is left."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.header = header
+        self._clear()
+
+    def _clear(self) -> None:
+        self._columns: list[list[str]] = [[] for _ in self.header]
+        self._rows = self._chars = 0
+
+    def add(self, cells: list[str]) -> pa.RecordBatch | None:
+        for values, cell in zip(self._columns, cells, strict=True):
+            values.append(cell)
+        self._rows += 1
+        self._chars += sum(map(len, cells))
+        return self.rest() if self._rows == BATCH_ROWS or self._chars >= BATCH_BYTES else None
+
+    def rest(self) -> pa.RecordBatch | None:
+        if not self._rows:
+            return None
+        batch = text_batch(self.header, self._columns)
+        self._clear()
+        return batch
+
+
 def coalesce(batches: Iterable[pa.RecordBatch], target_bytes: int = BATCH_BYTES) -> Iterator[pa.RecordBatch]:
     """Joins consecutive batches until they hold `target_bytes`; a batch already that big passes as it is.
     The first batch passes alone, so that validation starts while the next blocks are still being read."""

@@ -20,16 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import (
-    BATCH_BYTES,
-    BATCH_ROWS,
-    BadRow,
-    ParseError,
-    check_header_names,
-    shown,
-    size_text,
-    text_batch,
-)
+from filegate.parsers.base import BadRow, ParseError, TextRows, check_header_names, shown, size_text
 from filegate.parsers.source import detect_encoding, head_bytes, is_utf8, refuse_binary
 
 READ_CHARS = 1 << 20
@@ -224,9 +215,8 @@ class JsonReader:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         header = self.header or self.read_header()
-        columns: list[list[str]] = [[] for _ in header]
+        rows = TextRows(header)
         known = set(header)
-        rows = size = 0
         for number, record in self._records(report=True):
             unexpected = [k for k in record if k not in known]
             if unexpected:  # keys appear only after the header pass if the file changed meanwhile
@@ -238,15 +228,10 @@ class JsonReader:
             except RecursionError:
                 self.bad_rows.append(BadRow(number, f"the record is {TOO_DEEP}", ""))
                 continue
-            for values, cell in zip(columns, cells, strict=True):
-                values.append(cell)
-            rows += 1
-            size += sum(map(len, cells))
-            if rows == BATCH_ROWS or size >= BATCH_BYTES:
-                yield text_batch(header, columns)
-                columns, rows, size = [[] for _ in header], 0, 0
-        if rows:
-            yield text_batch(header, columns)
+            if (batch := rows.add(cells)) is not None:
+                yield batch
+        if (batch := rows.rest()) is not None:
+            yield batch
 
 
 def _nothing_after(fh: io.TextIOBase, buffer: str, pos: int) -> None:

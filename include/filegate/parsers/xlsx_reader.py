@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from filegate.contracts.model import Format
-from filegate.parsers.base import BATCH_BYTES, BATCH_ROWS, BadRow, ParseError, check_header_names, shown, text_batch
+from filegate.parsers.base import BadRow, ParseError, TextRows, check_header_names, shown
 from filegate.parsers.source import open_zip
 
 MAX_XML_RATIO = 200.0
@@ -125,8 +125,7 @@ class XlsxReader:
     def batches(self) -> Iterator[pa.RecordBatch]:
         header = self.header or self.read_header()
         width = len(header)
-        columns: list[list[str]] = [[] for _ in header]
-        count = size = 0
+        batched = TextRows(header)
         rows = self._rows()
         if self.fmt.header:
             next(rows, None)
@@ -143,12 +142,7 @@ class XlsxReader:
             if not any(cells):
                 continue
             cells += [""] * (width - len(cells))
-            for values, cell in zip(columns, cells, strict=True):
-                values.append(cell)
-            count += 1
-            size += sum(map(len, cells))
-            if count == BATCH_ROWS or size >= BATCH_BYTES:
-                yield text_batch(header, columns)
-                columns, count, size = [[] for _ in header], 0, 0
-        if count:
-            yield text_batch(header, columns)
+            if (batch := batched.add(cells)) is not None:
+                yield batch
+        if (batch := batched.rest()) is not None:
+            yield batch
