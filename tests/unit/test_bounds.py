@@ -303,6 +303,21 @@ def test_a_sheet_over_max_cells_is_refused(tmp_path: Path) -> None:
     assert "the worksheet holds more than 10,000 cells (format.max_cells) by row 2,501" in str(result.reason)
 
 
+def test_a_shared_string_table_too_big_to_hold_is_refused_before_openpyxl_reads_it(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    """openpyxl keeps sharedStrings.xml whole (about 6 bytes of memory per byte of XML)."""
+    from filegate.parsers import xlsx_reader
+
+    monkeypatch.setattr(xlsx_reader, "MAX_SHARED_STRINGS_BYTES", 1 << 20)
+    path = _workbook(tmp_path / "strings.xlsx", {1: ["a"], 2: [1]}, "A1:A2")
+    strings = "".join(f"<si><t>{os.urandom(12).hex()}</t></si>" for _ in range(50_000))  # ~2 MB, not a bomb
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", f'<sst count="50000" uniqueCount="50000">{strings}</sst>')
+    result = engine(tmp_path, path, {"type": "xlsx"})
+    assert result.status == "quarantined"
+    assert "shared-string table is" in str(result.reason) and "export the sheet as CSV" in str(result.reason)
+
+
 # ------------------------------------------------------------------------------------------------ fixed width
 
 def test_a_huge_fixed_width_line_is_a_clear_reason(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ from filegate.parsers.base import BadRow, ParseError, TextRows, check_header_nam
 from filegate.parsers.source import open_zip
 
 MAX_XML_RATIO = 200.0
+# openpyxl holds the shared-string table whole, at about 6 bytes of memory per byte of its XML: past this size
+# a workbook could take the worker past 1 GB whatever its rows.
+MAX_SHARED_STRINGS_BYTES = 64 << 20
 EXCEL_MAX_ROWS = 1_048_576
 # openpyxl warns on stderr about parts it skips (no default style, unsupported extensions): those say nothing
 # about the data, and a person reading a file's reason must not have to look past them.
@@ -59,6 +62,11 @@ def _check_archive(path: Path, fmt: Format) -> None:
         if member.file_size > 1 << 20 and ratio > max(fmt.max_compression_ratio, MAX_XML_RATIO):
             raise ParseError(f"{shown(member.filename, 120)} in the workbook inflates {ratio:,.0f}x: refused as a "
                              "possible decompression bomb")
+    shared_strings = next((m for m in members if m.filename == "xl/sharedStrings.xml"), None)
+    if shared_strings is not None and shared_strings.file_size > MAX_SHARED_STRINGS_BYTES:
+        raise ParseError(f"the workbook's shared-string table is {shared_strings.file_size:,} bytes of XML, more than "
+                         f"{MAX_SHARED_STRINGS_BYTES >> 20} MiB, which would be held in memory whole: export the "
+                         "sheet as CSV (or split the workbook) for a table this large")
 
 
 @dataclass
