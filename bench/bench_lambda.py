@@ -54,7 +54,7 @@ def main() -> bool:
     import boto3
 
     from filegate.contracts.model import Contract
-    from filegate.functions import client
+    from filegate.functions import invoke as lambda_client
     from filegate.pipeline import heavy
     from filegate.pipeline.publish import process_raw_file
     from filegate_stack.config import Ports, StackConfig
@@ -68,7 +68,7 @@ def main() -> bool:
         ports = stack.ports
         creds = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{ports.moto}", **creds)
-        invoke = client.boto3_invoker(endpoint_url=f"http://127.0.0.1:{ports.lambda_}", **creds)
+        invoke = lambda_client.boto3_invoker(endpoint_url=f"http://127.0.0.1:{ports.lambda_}", **creds)
         bucket = stack.ctx.config.bucket
         contract = Contract.model_validate(CONTRACT)
         data = make_csv(ROWS)
@@ -96,7 +96,7 @@ def main() -> bool:
         worker_s = time.monotonic() - started
         worker_engine_s = worker.engine.seconds
 
-        payload = client.build_payload("process_file", bucket=bucket, raw_key=keys["single"], feed="lines",
+        payload = lambda_client.build_payload("process_file", bucket=bucket, raw_key=keys["single"], feed="lines",
                                       name="single.csv", arrived=arrived.isoformat(),
                                       contract=contract.model_dump(mode="json", by_alias=True))
         started = time.monotonic()

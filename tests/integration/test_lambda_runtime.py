@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from filegate.functions.catalog import FUNCTIONS
-from filegate.functions.client import LambdaInvocationError, boto3_invoker, build_payload
 from filegate.functions.events import example
+from filegate.functions.invoke import LambdaInvocationError, boto3_invoker, build_payload
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "lambdas"))
 from lambda_support import big_csv

@@ -364,7 +364,7 @@ def test_oversize_content_length_is_refused_before_reading() -> None:
     from fastapi import HTTPException
 
     from filegate.contracts import get_contract
-    from filegate.orchestration.webapp.upload import stream_upload
+    from filegate.orchestration.webapp.multipart import stream_upload
 
     read = []
 

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from filegate.functions.client import Invoker, InvokeResult, botocore_config, parse_invoke_response
+from filegate.functions.invoke import Invoker, InvokeResult, botocore_config, parse_invoke_response
 from filegate.orchestration.connections import AWS_CONN_ID
 
 log = logging.getLogger(__name__)

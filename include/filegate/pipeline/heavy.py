@@ -1,6 +1,6 @@
 """Heavy steps on AWS Lambda: which files go there, which functions run them, and how results come back.
 
-No Airflow here: the caller passes an `Invoker` (filegate.functions.client), which checks every payload
+No Airflow here: the caller passes an `Invoker` (filegate.functions.invoke), which checks every payload
 against its function's schema; payloads carry S3 references and the contract, never file bodies.
 
 A file over the feed's `heavy.size_threshold_bytes`, or of a format in `heavy.always_formats` (PDFs always:
@@ -32,7 +32,7 @@ from filegate.functions.catalog import (
     SPLIT_PDF,
     event_name,
 )
-from filegate.functions.client import Invoker, InvokeResult, build_payload
+from filegate.functions.invoke import Invoker, InvokeResult, build_payload
 from filegate.pipeline.engine import EngineResult
 from filegate.pipeline.parts import contract_blocks_split
 from filegate.pipeline.publish import FileOutcome, process_raw_file

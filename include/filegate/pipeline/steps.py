@@ -19,7 +19,7 @@ from filegate.contracts.model import Contract
 from filegate.delivery.client import ApiTarget, SharedLimits, deliver_records
 from filegate.delivery.payload import PayloadError, iter_payload_batches
 from filegate.delivery.template import PayloadTemplate
-from filegate.functions.client import Invoker
+from filegate.functions.invoke import Invoker
 from filegate.pipeline.heavy import process_routed
 from filegate.settings import file_workers
 from filegate.status.lifecycle import Status

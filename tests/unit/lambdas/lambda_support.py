@@ -11,8 +11,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from filegate.functions.catalog import FUNCTIONS, event_name
-from filegate.functions.client import InvokeResult
 from filegate.functions.events import validate_event
+from filegate.functions.invoke import InvokeResult
 
 BUCKET = "filegate-local"
 

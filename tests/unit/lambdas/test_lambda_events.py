@@ -8,8 +8,8 @@ import json
 import pytest
 
 from filegate.functions.catalog import FUNCTIONS, event_name
-from filegate.functions.client import build_payload
 from filegate.functions.events import EventError, example, handler_names, schema, validate_event
+from filegate.functions.invoke import build_payload
 
 
 def test_every_registered_function_has_a_schema_an_example_and_an_importable_handler() -> None:

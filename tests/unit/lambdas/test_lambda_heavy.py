@@ -13,7 +13,7 @@ import pytest
 from lambda_support import BUCKET, big_csv, in_process_invoker, snapshot
 
 from filegate.contracts.model import Contract
-from filegate.functions import client
+from filegate.functions import invoke as lambda_client
 from filegate.functions.events import example
 from filegate.pipeline import heavy
 
@@ -38,7 +38,7 @@ def test_routes() -> None:
 
 
 def test_client_settings_outlast_the_function_and_never_retry() -> None:
-    config = client.botocore_config("filegate-process-file")
+    config = lambda_client.botocore_config("filegate-process-file")
     assert config["read_timeout"] > 900 and config["tcp_keepalive"] is True
     assert config["retries"]["max_attempts"] == 0
 
@@ -48,8 +48,8 @@ def test_function_error_carries_message_and_log_tail(caplog) -> None:
     response = {"FunctionError": "Unhandled", "LogResult": base64.b64encode(tail.encode()).decode(),
                 "ResponseMetadata": {"RequestId": "r1"},
                 "Payload": io.BytesIO(json.dumps({"errorType": "ValueError", "errorMessage": "boom: bad"}).encode())}
-    with caplog.at_level(logging.INFO), pytest.raises(client.LambdaInvocationError) as err:
-        client.parse_invoke_response("filegate-process-file", response, started=0.0)
+    with caplog.at_level(logging.INFO), pytest.raises(lambda_client.LambdaInvocationError) as err:
+        lambda_client.parse_invoke_response("filegate-process-file", response, started=0.0)
     message = str(err.value)
     assert message.startswith("Lambda filegate-process-file failed (ValueError): boom: bad | request r1")
     assert "[ERROR] ValueError: boom" in message

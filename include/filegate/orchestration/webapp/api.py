@@ -26,7 +26,7 @@ from filegate.orchestration.webapp.models import (
     ReportInfo,
     Step,
 )
-from filegate.orchestration.webapp.upload import UploadResult, stream_upload
+from filegate.orchestration.webapp.multipart import UploadResult, stream_upload
 from filegate.reporting.aggregates import OutputTooLarge, feed_aggregates
 from filegate.reporting.archive import REPORT_FILES, list_report_days, report_key
 from filegate.status.queries import FileFilter, Page, Period
