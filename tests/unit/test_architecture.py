@@ -150,3 +150,12 @@ def test_the_cycle_guard_sees_a_lazy_import_cycle(tmp_path: Path) -> None:
         (library / package / ("store.py" if package == "status" else "keys.py")).write_text(body)
     assert cycles(package_graph(library)) == [["status", "storage"]]
     assert cycles(module_graph(library)) == [["filegate.status.store", "filegate.storage.keys"]]
+
+
+def test_no_two_library_modules_share_a_name() -> None:
+    """`store.py` in two packages made every reader ask which store; a name says one thing in the library."""
+    seen: dict[str, list[str]] = {}
+    for path in LIBRARY.rglob("*.py"):
+        if path.name != "__init__.py":
+            seen.setdefault(path.name, []).append(str(path.relative_to(LIBRARY)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
