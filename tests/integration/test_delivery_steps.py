@@ -102,3 +102,25 @@ def test_a_transient_failure_is_left_to_the_task_retry(setup, local_stack) -> No
     stats = requests.get(f"{stub}/_stub/stats", timeout=5).json()
     assert stats["records_by_path"] == {"/v1/steps": 23} and stats["requests"] == 2 + 5
     assert store.reads.history(file_id)[-1]["try_number"] == 2
+
+
+def test_the_same_bytes_with_other_processing_parameters_are_posted_as_a_new_job(setup, local_stack) -> None:
+    """Idempotency keys follow the job: a re-upload with another page map posts its records; a retry of either
+    job still posts nothing twice (the stub API dedupes by Idempotency-Key)."""
+    stub, store, s3, contract, _, key = setup
+    actor = Actor(dag_id="process_x", run_id="run-jobs", task_id="deliver_records", try_number=1)
+    sha = uuid.uuid4().hex * 2
+    ids = []
+    for n, page_map in enumerate(({"part1": [1]}, {"part1": [1, 2]})):
+        params = {"page_map": page_map}
+        reg = store.register(feed=contract.name, source="s3", raw_key=f"raw/{contract.name}/2026/11/22/j{n}.pdf",
+                             name=f"j{n}.pdf", sha256=sha, size_bytes=1, actor=Actor(), params=params,
+                             job_params=params)
+        assert reg.status == Status.DOWNLOADED
+        hold(store, reg.file_id, key, actor)
+        ids.append(reg.file_id)
+    target = ApiTarget(base_url=stub, endpoint="/v1/steps", concurrency=1, backoff_s=0.01)
+    assert deliver_files(store, s3, local_stack.bucket, contract, actor, ids, target).done == ids
+    posted = requests.get(f"{stub}/_stub/requests", params={"path": "/v1/steps"}, timeout=5).json()
+    assert len(posted) == 10 and len({r["idempotency_key"] for r in posted}) == 10  # 2 jobs of 5 batches
+    assert requests.get(f"{stub}/_stub/stats", timeout=5).json()["records_by_path"] == {"/v1/steps": 46}

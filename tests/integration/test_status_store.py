@@ -50,6 +50,26 @@ def test_same_content_is_a_duplicate_and_same_key_is_idempotent(store: StatusSto
     assert [e["to_status"] for e in store.reads.history(copy.file_id)] == ["pending", "duplicate"]
 
 
+def test_an_upload_is_one_job_per_content_and_processing_parameters(store: StatusStore, feed: str) -> None:
+    """A PDF split once may be uploaded again with another page map: that is a new job, not a duplicate."""
+    def upload(name: str, page_map: dict | None):
+        params = {"page_map": page_map} if page_map else None
+        return store.register(feed=feed, source="s3", raw_key=f"raw/{feed}/2026/11/21/{name}", name=name,
+                              sha256="2" * 64, size_bytes=10, actor=ACTOR, params=params, job_params=params)
+
+    first = upload("a.pdf", {"part1": [1, 2]})
+    other_map = upload("a_2.pdf", {"part1": [1], "part2": [2]})
+    same_map = upload("a_3.pdf", {"part1": [1, 2]})
+    no_params = upload("a_4.pdf", None)
+    no_params_again = upload("a_5.pdf", None)
+    assert [first.status, other_map.status, no_params.status] == [Status.DOWNLOADED] * 3
+    assert (same_map.status, same_map.duplicate_of) == (Status.DUPLICATE, first.file_id)
+    assert (no_params_again.status, no_params_again.duplicate_of) == (Status.DUPLICATE, no_params.file_id)
+    assert "same content and processing parameters" in store.reads.get_file(same_map.file_id)["error"]
+    assert store.reads.get_file(no_params.file_id)["job_key"] == "2" * 64  # no parameters: the sha256 itself
+    assert len({store.reads.get_file(r.file_id)["job_key"] for r in (first, other_map, no_params)}) == 3
+
+
 def test_history_records_who_moved_the_file(store: StatusStore, feed: str) -> None:
     reg = register(store, feed, "a.csv", uuid.uuid4().hex * 2)
     store.queue([reg.file_id], ACTOR)

@@ -13,6 +13,7 @@ import logging
 import posixpath
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
@@ -23,7 +24,7 @@ from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys
 from filegate.storage import metadata as s3_metadata
-from filegate.storage.s3 import hash_object, list_keys
+from filegate.storage.s3 import HashedObject, hash_object, list_keys
 
 log = logging.getLogger(__name__)
 MAX_SWEEP_DAYS = 366  # longer ranges list the whole feed prefix once instead of one listing per day
@@ -74,19 +75,19 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
     to_queue = [known[key]["id"] for key in wanted if key in known and known[key]["status"] == Status.DOWNLOADED]
     fresh = [key for key in wanted if key not in known]
 
-    def read(key: str) -> tuple[str, int, str | None, dict[str, Any] | None]:
+    def read(key: str) -> tuple[HashedObject, Arrival]:
         found = hash_object(s3, bucket, key)
-        source_path, params = _arrival_details(found.metadata, where=f"s3://{bucket}/{key}")
-        return found.sha256, found.size, source_path, params
+        return found, _arrival_details(found.metadata, where=f"s3://{bucket}/{key}")
 
     # Reading (hashing) the objects runs several at a time; registering stays in key order, so that of two
     # files with the same content the first by name is the original, whatever the timing.
     with ThreadPoolExecutor(max_workers=file_workers(), thread_name_prefix="filegate-register") as pool:
-        for key, (sha256, size, source_path, params) in zip(fresh, pool.map(read, fresh), strict=True):
+        for key, (found, arrival) in zip(fresh, pool.map(read, fresh), strict=True):
             registration = store.register(
                 feed=contract.name, source=contract.source.kind, raw_key=key, name=posixpath.basename(key),
-                sha256=sha256, size_bytes=size, actor=actor, arrived_on=keys.arrival_date_from_raw_key(key),
-                source_path=source_path, params=params,
+                sha256=found.sha256, size_bytes=found.size, actor=actor,
+                arrived_on=keys.arrival_date_from_raw_key(key), source_path=arrival.source_path,
+                params=arrival.row_params, job_params=arrival.processing_params,
             )
             if registration.status == Status.DOWNLOADED:
                 to_queue.append(registration.file_id)
@@ -100,15 +101,26 @@ def _sweep_prefixes(contract: Contract, since: date | None, until: date | None) 
     return [f"{contract.raw_prefix}{since + timedelta(days=n):%Y/%m/%d}/" for n in range((until - since).days)]
 
 
-def _arrival_details(metadata: dict[str, str], *, where: str) -> tuple[str | None, dict[str, Any]]:
-    """What the raw object's metadata says of its arrival: the FTP path an ingest_ftp copy came from, and the
-    processing parameters given with an upload (kept on the file row, shown on its page)."""
+@dataclass(frozen=True)
+class Arrival:
+    """What a raw object's metadata says of its arrival."""
+
+    source_path: str | None  # the FTP path an ingest_ftp copy came from
+    processing_params: dict[str, Any]  # given with an upload (a page map): part of the file's identity as a job
+    source_identity: str | None
+
+    @property
+    def row_params(self) -> dict[str, Any]:
+        """Kept on the file row and shown on its page: the processing parameters, and the FTP source identity."""
+        extra = {"source_identity": self.source_identity} if self.source_identity else {}
+        return {**self.processing_params, **extra}
+
+
+def _arrival_details(metadata: dict[str, str], *, where: str) -> Arrival:
     try:
         params = s3_metadata.params_of(metadata, where=where)
     except ValueError as exc:  # processing a file that needs its parameters says so; registering goes on
         log.warning("%s", exc)
         params = {}
     identity = s3_metadata.source_identity(metadata)
-    if identity is None:
-        return None, params
-    return identity.split("|", 1)[0], {**params, "source_identity": identity}
+    return Arrival(identity.split("|", 1)[0] if identity else None, params, identity)

@@ -180,7 +180,9 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                 meta = {"feed": contract.name, "file_id": file_id, "file_name": row["name"], "sha256": row["sha256"]}
                 result = deliver_records(
                     iter_payload_batches(local, template, api.batch_size, meta), target, file_id=file_id,
-                    sha256=row["sha256"], batch_size=api.batch_size,
+                    # Idempotency keys follow the job (content + processing parameters), not the bytes alone:
+                    # the same bytes uploaded with other parameters are new records to post.
+                    sha256=row["job_key"] or row["sha256"], batch_size=api.batch_size,
                     acknowledged=store.reads.acknowledged_keys(file_id), recorder=store, shared=shared,
                 )
         except PayloadError as exc:  # the contract and the data disagree: retrying cannot help

@@ -7,6 +7,8 @@ so two runs never hold the same file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -49,6 +51,15 @@ class Registration:
     status: Status
     created: bool
     duplicate_of: int | None = None
+
+
+def job_key(sha256: str, job_params: dict[str, Any] | None) -> str:
+    """What makes a file one job: its content, and the processing parameters it came with (an upload's page map).
+    Without parameters it is the sha256 itself, so duplicates and idempotency keys of such files never change."""
+    if not job_params:
+        return sha256
+    canonical = json.dumps(job_params, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"{sha256}\n{canonical}".encode()).hexdigest()
 
 
 _INHERITED: list[Any] = []
@@ -139,17 +150,19 @@ class StatusStore:
 
     def register(self, *, feed: str, source: str, raw_key: str, name: str, sha256: str, size_bytes: int,
                  actor: Actor, source_path: str | None = None, arrived_on: date | None = None,
-                 params: dict[str, Any] | None = None) -> Registration:
-        """Records a file whose raw copy is complete in S3: `downloaded`, or `duplicate` of the same content."""
+                 params: dict[str, Any] | None = None, job_params: dict[str, Any] | None = None) -> Registration:
+        """Records a file whose raw copy is complete in S3: `downloaded`, or `duplicate` of the same job (the same
+        content with the same processing parameters `job_params`; see job_key)."""
+        job = job_key(sha256, job_params)
         with self._tx() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{feed}:{sha256}",))
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{feed}:{job}",))
             cur.execute("SELECT id, status FROM file WHERE raw_key = %s", (raw_key,))
             existing = cur.fetchone()
             if existing:
                 return Registration(existing["id"], Status(existing["status"]), created=False)
             cur.execute(
-                "SELECT id, name FROM file WHERE feed = %s AND sha256 = %s AND status <> 'duplicate'",
-                (feed, sha256),
+                "SELECT id, name FROM file WHERE feed = %s AND job_key = %s AND status <> 'duplicate'",
+                (feed, job),
             )
             original = cur.fetchone()
             cur.execute(
@@ -162,19 +175,20 @@ class StatusStore:
             file_id = cur.fetchone()["id"]  # type: ignore[index]
             self._event(cur, file_id, None, Status.PENDING, actor, f"arrived as {raw_key}")
             if original:
-                reason = (f"same content (sha256 {sha256[:12]}…) as file #{original['id']} "
+                same = "same content" + (" and processing parameters" if job_params else "")
+                reason = (f"{same} (sha256 {sha256[:12]}…) as file #{original['id']} "
                           f"{original['name']!r}, already registered for feed {feed}")
                 check(Status.PENDING, Status.DUPLICATE, reason=reason)
                 cur.execute(
-                    "UPDATE file SET status = 'duplicate', sha256 = %s, duplicate_of = %s, error = %s,"
+                    "UPDATE file SET status = 'duplicate', sha256 = %s, job_key = %s, duplicate_of = %s, error = %s,"
                     " finished_at = now(), updated_at = now() WHERE id = %s",
-                    (sha256, original["id"], reason, file_id),
+                    (sha256, job, original["id"], reason, file_id),
                 )
                 self._event(cur, file_id, Status.PENDING, Status.DUPLICATE, actor, reason)
                 return Registration(file_id, Status.DUPLICATE, created=True, duplicate_of=original["id"])
             check(Status.PENDING, Status.DOWNLOADED)
-            cur.execute("UPDATE file SET status = 'downloaded', sha256 = %s, updated_at = now() WHERE id = %s",
-                        (sha256, file_id))
+            cur.execute("UPDATE file SET status = 'downloaded', sha256 = %s, job_key = %s, updated_at = now()"
+                        " WHERE id = %s", (sha256, job, file_id))
             self._event(cur, file_id, Status.PENDING, Status.DOWNLOADED, actor, f"{size_bytes} bytes")
             return Registration(file_id, Status.DOWNLOADED, created=True)
 
@@ -219,9 +233,10 @@ class StatusStore:
             row = cur.fetchone()
             if row is None or row["status"] != Status.FAILED or row["sha256"] is not None:
                 raise LookupError(f"file #{file_id} is not a failed pickup")
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{row['feed']}:{sha256}",))
-            cur.execute("SELECT id, name FROM file WHERE feed = %s AND sha256 = %s AND status <> 'duplicate'",
-                        (row["feed"], sha256))
+            job = job_key(sha256, None)  # an FTP pickup has no processing parameters
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{row['feed']}:{job}",))
+            cur.execute("SELECT id, name FROM file WHERE feed = %s AND job_key = %s AND status <> 'duplicate'",
+                        (row["feed"], job))
             original = cur.fetchone()
             if original:
                 reason = (f"picked up on a later attempt as {raw_key}, but with the same content (sha256 "
@@ -232,11 +247,11 @@ class StatusStore:
                 self._event(cur, file_id, Status.FAILED, Status.FAILED, actor, reason)
                 return Registration(file_id, Status.FAILED, created=False, duplicate_of=original["id"])
             check(Status.FAILED, Status.QUEUED)
-            cur.execute("UPDATE file SET raw_key = %s, sha256 = %s, size_bytes = %s, status = 'queued', error = NULL,"
-                        " params = params || %s, finished_at = NULL, updated_at = now(), last_dag_id = %s,"
-                        " last_run_id = %s, last_task_id = %s WHERE id = %s",
-                        (raw_key, sha256, size_bytes, Jsonb(params or {}), actor.dag_id, actor.run_id, actor.task_id,
-                         file_id))
+            cur.execute("UPDATE file SET raw_key = %s, sha256 = %s, job_key = %s, size_bytes = %s, status = 'queued',"
+                        " error = NULL, params = params || %s, finished_at = NULL, updated_at = now(),"
+                        " last_dag_id = %s, last_run_id = %s, last_task_id = %s WHERE id = %s",
+                        (raw_key, sha256, job, size_bytes, Jsonb(params or {}), actor.dag_id, actor.run_id,
+                         actor.task_id, file_id))
             self._event(cur, file_id, Status.FAILED, Status.QUEUED, actor,
                         f"picked up on a later attempt: {size_bytes} bytes as {raw_key}")
             return Registration(file_id, Status.QUEUED, created=False)
@@ -342,6 +357,18 @@ class StatusStore:
                 (file_id, batch_no, idempotency_key, url, records, attempt, status_code, latency_ms,
                  response_excerpt, error, acknowledged),
             )
+
+    def record_note(self, file_ids: Sequence[int], message: str, actor: Actor) -> list[int]:
+        """Adds `message` to each file's history without changing its status (from = to = the current status),
+        e.g. who asked the Filegate page to reprocess it; returns the ids that exist. Give the actor no task_id:
+        a history entry without one is never listed as a step of the file (it has no task log)."""
+        with self._tx() as cur:
+            cur.execute("SELECT id, status FROM file WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                        (list(file_ids),))
+            rows = cur.fetchall()
+            for row in rows:
+                self._event(cur, row["id"], row["status"], row["status"], actor, message)
+            return [int(row["id"]) for row in rows]
 
 
 __all__ = ["ALLOWED", "Actor", "Registration", "Status", "StatusStore", "TransitionError"]
