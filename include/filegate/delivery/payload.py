@@ -9,8 +9,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from filegate.delivery.template import PayloadTemplate, to_json_value
 
 __all__ = ["PayloadError", "iter_payload_batches", "to_json_value"]
@@ -24,6 +22,10 @@ def iter_payload_batches(parquet_files: Iterable[Path], template: PayloadTemplat
                          batch_size: int, meta: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
     """Yields lists of at most `batch_size` records. Batch boundaries depend only on the rows and `batch_size`,
     so batch n of a re-run holds the same records as batch n of the first run (idempotency keys rely on it)."""
+    # Imported here: `filegate.delivery` is also imported by the Airflow api-server (connections), which must
+    # never load Arrow (a native crash there takes the whole UI down).
+    import pyarrow.parquet as pq
+
     if not isinstance(template, PayloadTemplate):
         template = PayloadTemplate.compile(template)
     render = template.bind(meta)
