@@ -7,19 +7,31 @@ Where they come from, in order: a Postgres table in schema `feeds` named after t
 The Parquet fallback reads at most MAX_PARQUET_BYTES (all objects together) and MAX_PARQUET_OBJECTS per request:
 past that the answer is flagged `truncated`, and when not even the newest object fits, OutputTooLarge is raised
 (the API answers 413) rather than reading it.
+
+No Arrow in this process (it may be the Airflow api-server): the objects are fetched here, then decoded by
+`python -m filegate.reporting.parquet_scan` in a child bounded in time, memory and number (reporting/isolated.py).
+A child that crashes, runs out of time or memory is one failed request (WorkerCrashed, WorkerTimedOut,
+WorkerOutOfMemory), never a dead api-server. Answers are cached per listing: the same objects, the same question,
+no second child.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from filegate.reporting.isolated import IsolatedRunner, WorkerOutOfMemory
 from filegate.storage import keys
 from filegate.storage.database import connect
 
@@ -28,10 +40,24 @@ MAX_PARQUET_OBJECTS = 50
 # Parquet read per request by the fallback, all objects together (any signed-in user may ask).
 MAX_PARQUET_BYTES = 32 << 20
 FEEDS_SCHEMA = "feeds"
+SCAN_MODULE = "filegate.reporting.parquet_scan"
+# The child reading the Parquet: wall-clock limit, address-space limit (its interpreter and Arrow take about
+# 370 MB of it before reading anything), and how many may run at once per api-server process.
+READER_TIMEOUT_S = float(os.environ.get("FILEGATE_AGGREGATES_TIMEOUT_S") or 30)
+READER_MAX_BYTES = int(os.environ.get("FILEGATE_AGGREGATES_MAX_MEMORY_MB") or 1024) << 20
+READER_COMMAND: list[str] | None = None  # tests replace the child's command line (a crashing one)
+CACHE_ENTRIES = 32
+_runner = IsolatedRunner(max_workers=int(os.environ.get("FILEGATE_AGGREGATES_WORKERS") or 2))
+_cache: OrderedDict[str, Aggregates] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 class OutputTooLarge(Exception):
     """Not even the newest Parquet object fits the per-request budget: nothing was read."""
+
+
+class ReaderOutOfMemory(OutputTooLarge):
+    """The objects fit the byte budget, but decoding them needed more memory than the reader may use."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +110,7 @@ def from_parquet(s3: Any, bucket: str, feed: str, *, filters: dict[str, str], li
                  max_bytes: int | None = None) -> Aggregates | None:
     """The newest Parquet objects under processed/<feed>/, read until `max_bytes` (of objects, per request) is
     spent: an object that would overrun the budget is not read, and the answer is flagged `truncated` with the
-    reason. Objects are read one at a time and scanned batch by batch, so memory stays near one object."""
-    import pyarrow.parquet as pq
-
+    reason. Objects are fetched one at a time to a temporary folder, then decoded in a bounded child process."""
     budget = MAX_PARQUET_BYTES if max_bytes is None else max_bytes
     objects = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=keys.processed_prefix(feed)):
@@ -94,38 +118,42 @@ def from_parquet(s3: Any, bucket: str, feed: str, *, filters: dict[str, str], li
     if not objects:
         return None
     objects.sort(key=lambda o: (o["LastModified"], o["Key"]), reverse=True)
-    rows: list[dict[str, Any]] = []
-    columns: list[str] = []
-    wanted = offset + limit
-    matched = 0
+    cache_key = _cache_key(bucket, feed, objects, filters=sorted(filters.items()), limit=limit, offset=offset,
+                           budget=budget)
+    with _cache_lock:
+        if cache_key in _cache:
+            _cache.move_to_end(cache_key)
+            return _cache[cache_key]
     spent = 0
-    read = 0
-    for obj in objects[:MAX_PARQUET_OBJECTS]:
-        size = int(obj["Size"])
-        if spent + size > budget:
-            break
-        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(budget - spent + 1)
-        if len(body) > budget - spent:  # grew since it was listed
-            break
-        spent += len(body)
-        read += 1
-        parquet = pq.ParquetFile(io.BytesIO(body))
-        names = parquet.schema_arrow.names
-        columns = columns or names
-        unknown = sorted(set(filters) - set(names))
-        if unknown:
-            raise ValueError(f"unknown column(s) {', '.join(unknown)}; the output has {', '.join(names)}")
-        for batch in parquet.iter_batches(batch_size=8192):
-            for row in batch.to_pylist():
-                if all(str(row.get(c)) == v for c, v in filters.items()):
-                    if offset <= matched < wanted:
-                        rows.append(row)
-                    matched += 1
-    if read == 0:
-        raise OutputTooLarge(
-            f"the newest Parquet object of {feed} ({objects[0]['Key'].rsplit('/', 1)[-1]}, "
-            f"{_mb(int(objects[0]['Size']))}) is larger than the {_mb(budget)} this view reads per request; "
-            f"a Postgres table {FEEDS_SCHEMA}.{feed}… (destinations.postgres) serves outputs of any size")
+    with tempfile.TemporaryDirectory(prefix="filegate-aggregates-") as folder:
+        paths: list[str] = []
+        for obj in objects[:MAX_PARQUET_OBJECTS]:
+            size = int(obj["Size"])
+            if spent + size > budget:
+                break
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(budget - spent + 1)
+            if len(body) > budget - spent:  # grew since it was listed
+                break
+            spent += len(body)
+            path = Path(folder) / f"{len(paths):03d}.parquet"
+            path.write_bytes(body)
+            del body
+            paths.append(str(path))
+        if not paths:
+            raise OutputTooLarge(
+                f"the newest Parquet object of {feed} ({objects[0]['Key'].rsplit('/', 1)[-1]}, "
+                f"{_mb(int(objects[0]['Size']))}) is larger than the {_mb(budget)} this view reads per request; "
+                f"a Postgres table {FEEDS_SCHEMA}.{feed}… (destinations.postgres) serves outputs of any size")
+        try:
+            scanned = _runner.run(SCAN_MODULE, {"paths": paths, "filters": filters, "limit": limit,
+                                                "offset": offset},
+                                  timeout_s=READER_TIMEOUT_S, max_bytes=READER_MAX_BYTES, command=READER_COMMAND)
+        except WorkerOutOfMemory as exc:
+            raise ReaderOutOfMemory(
+                f"{exc}; the newest {len(paths)} Parquet object(s) of {feed} ({_mb(spent)}) decode to more than "
+                f"this view may hold. A Postgres table {FEEDS_SCHEMA}.{feed}… (destinations.postgres) serves "
+                f"outputs of any size") from exc
+    read = len(paths)
     truncated = read < len(objects)
     reason = None
     if truncated:
@@ -134,7 +162,26 @@ def from_parquet(s3: Any, bucket: str, feed: str, *, filters: dict[str, str], li
                   f"more were not read, the limit per request being {_mb(budget)} of Parquet and "
                   f"{MAX_PARQUET_OBJECTS} objects. total counts only the rows read. A Postgres table "
                   f"{FEEDS_SCHEMA}.{feed}… (destinations.postgres) answers over every row")
-    return Aggregates(True, "s3", f"s3://{bucket}/processed/{feed}/", columns, rows, matched, reason, truncated)
+    found = Aggregates(True, "s3", f"s3://{bucket}/processed/{feed}/", scanned["columns"], scanned["rows"],
+                       scanned["matched"], reason, truncated)
+    with _cache_lock:
+        _cache[cache_key] = found
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return found
+
+
+def _cache_key(bucket: str, feed: str, objects: list[dict[str, Any]], **question: Any) -> str:
+    """Changes whenever an object is added, replaced or removed, or the question differs."""
+    digest = hashlib.sha256(repr((bucket, feed, MAX_PARQUET_OBJECTS, sorted(question.items(), key=str))).encode())
+    for obj in objects:
+        digest.update(repr((obj["Key"], obj["Size"], str(obj["LastModified"]), obj.get("ETag"))).encode())
+    return digest.hexdigest()
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
 
 
 def feed_aggregates(dsn: str, s3: Any, bucket: str, feed: str, *, filters: dict[str, str] | None = None,
