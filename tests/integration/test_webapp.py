@@ -82,7 +82,9 @@ ENDPOINTS = ["/filegate/api/me", "/filegate/api/files", "/filegate/api/files/1",
              "/filegate/api/files/1/api-calls", "/filegate/api/files/1/quality", "/filegate/api/counts",
              "/filegate/api/errors", "/filegate/api/feeds", "/filegate/api/feeds/orders/summary",
              "/filegate/api/feeds/orders/aggregates", "/filegate/api/reports", "/filegate/api/reports/2026-11-20",
-             "/filegate/openapi.json", "/filegate/docs", "/filegate/static/app.js"]
+             "/filegate/openapi.json", "/filegate/docs", "/filegate/static/app.js", "/filegate/api/series",
+             "/filegate/api/files/1/download/raw", "/filegate/static/docs.js",
+             "/filegate/static/swagger/swagger-ui-bundle.js"]
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -95,6 +97,7 @@ def test_every_endpoint_needs_a_user(client, path) -> None:
 def test_upload_needs_a_user(client) -> None:
     response = client.post("/filegate/api/feeds/orders/files", files={"file": ("a.csv", b"x")})
     assert response.status_code == 401
+    assert client.post("/filegate/api/reprocess", json={"file_ids": [1]}).status_code == 401
 
 
 def test_bad_token_is_refused(client) -> None:
@@ -439,3 +442,134 @@ def test_upload_lands_in_raw_and_gets_processed(client, admin, s3, local_stack, 
     assert any(s["task_id"] == "deliver_records" and s["log_url"].startswith("/dags/process_orders/runs/")
                for s in detail["steps"])
     assert any(o["name"] == "parquet" for o in detail["outputs"])
+
+
+# -- the operator's console: series, downloads, reprocessing, offline docs ------------------------------------
+
+def test_series_per_day_feeds_the_charts(client, admin, seeded) -> None:
+    today = datetime.now(UTC).date()
+    series = client.get("/filegate/api/series", params={"feed": "webtest_a"}, headers=admin).json()
+    assert series["days"] == [str(today - timedelta(days=n)) for n in range(6, -1, -1)]  # 7 days, oldest first
+    assert {r["status"]: r["files"] for r in series["files"] if r["day"] == str(today)} == {
+        "processed": 25, "failed": 25, "quarantined": 25}
+    assert series["rows"] == [{"day": str(today), "feed": "webtest_a", "files": 25, "rows_total": 250,
+                               "rows_rejected": 25}]
+    (latency,) = series["latency"]
+    assert latency["day"] == str(today) and latency["files"] == 75 and 0 <= latency["p50_s"] <= latency["p95_s"]
+    everything = client.get("/filegate/api/series", headers=admin).json()
+    assert {"webtest_a", "webtest_b"} <= {r["feed"] for r in everything["rows"]}
+    assert client.get("/filegate/api/series", params={"since": "2020-01-01"}, headers=admin).status_code == 422
+
+
+@pytest.fixture(scope="module")
+def quarantined_with_outputs(local_stack, s3) -> dict:
+    """A quarantined file whose raw copy (3 MiB: several chunks), rejected rows and reason are in S3."""
+    store = StatusStore.connect(local_stack.db_url)
+    raw_key = "raw/webtest_a/2026/11/22/big file é.csv"
+    body = b"".join(b"%08d,row,\xc3\xa9\n" % n for n in range(240_000))
+    outputs = {"raw": raw_key, "quarantine_rows": "quarantine/webtest_a/2026/11/22/big-1.rejected.csv",
+               "summary": "quarantine/webtest_a/2026/11/22/big-1.reason.json"}
+    s3.put_object(Bucket=local_stack.bucket, Key=raw_key, Body=body)
+    s3.put_object(Bucket=local_stack.bucket, Key=outputs["quarantine_rows"], Body=b"_row,a,_reasons\n2,x,bad\n")
+    s3.put_object(Bucket=local_stack.bucket, Key=outputs["summary"], Body=b'{"reason": "too many rejects"}')
+    reg = store.register(feed="webtest_a", source="upload", raw_key=raw_key, name="big file é.csv",
+                         sha256="d" * 64, size_bytes=len(body), actor=ACTOR)
+    store.queue([reg.file_id], ACTOR)
+    store.claim(ACTOR, file_ids=[reg.file_id])
+    store.transition(reg.file_id, Status.QUARANTINED, ACTOR, error="too many rejects", outputs=outputs)
+    return {"id": reg.file_id, "body": body, "outputs": outputs}
+
+
+def test_downloads_stream_each_kind_from_s3(client, admin, quarantined_with_outputs, seeded, s3, local_stack) -> None:
+    from filegate.orchestration.webapp import actions
+
+    file_id = quarantined_with_outputs["id"]
+    detail = client.get(f"/filegate/api/files/{file_id}", headers=admin).json()
+    assert detail["downloads"] == {kind: f"api/files/{file_id}/download/{kind}" for kind in ("raw", "rejected",
+                                                                                           "reason")}
+    assert detail["can_reprocess"] is True
+    # identity: Airflow's app gzips responses for clients that accept it, and a gzipped one has no length
+    with client.stream("GET", f"/filegate/api/files/{file_id}/download/raw",
+                       headers={**admin, "Accept-Encoding": "identity"}) as raw:
+        assert raw.status_code == 200 and raw.headers["content-type"] == "application/octet-stream"
+        assert raw.headers["content-disposition"] == (
+            "attachment; filename=\"big file ?.csv\"; filename*=UTF-8''big%20file%20%C3%A9.csv")
+        assert raw.headers["content-length"] == str(len(quarantined_with_outputs["body"]))
+        assert raw.read() == quarantined_with_outputs["body"]
+    # What the response iterates over: S3's body a chunk at a time (3 MiB → 3 chunks of at most 1 MiB), closed after.
+    body = s3.get_object(Bucket=local_stack.bucket, Key=quarantined_with_outputs["outputs"]["raw"])["Body"]
+    chunks = list(actions.s3_chunks(body))
+    assert max(map(len, chunks)) == actions.CHUNK_BYTES and b"".join(chunks) == quarantined_with_outputs["body"]
+    rejected = client.get(f"/filegate/api/files/{file_id}/download/rejected", headers=admin)
+    assert rejected.headers["content-type"].startswith("text/csv") and rejected.text.endswith("2,x,bad\n")
+    assert 'filename="big-1.rejected.csv"' in rejected.headers["content-disposition"]
+    reason = client.get(f"/filegate/api/files/{file_id}/download/reason", headers=admin)
+    assert reason.json() == {"reason": "too many rejects"}
+    # a kind the file does not have, a kind that does not exist, a file that does not exist
+    assert client.get(f"/filegate/api/files/{file_id}/download/summary", headers=admin).status_code == 404
+    assert client.get(f"/filegate/api/files/{file_id}/download/parquet", headers=admin).status_code == 422
+    assert client.get("/filegate/api/files/999999999/download/raw", headers=admin).status_code == 404
+    processed = seeded["webtest_a"][0]  # its summary is under processed/: a summary, never a "reason"
+    assert client.get(f"/filegate/api/files/{processed}/download/reason", headers=admin).status_code == 404
+    gone = client.get(f"/filegate/api/files/{processed}/download/summary", headers=admin)  # not in S3
+    assert gone.status_code == 404 and "gone from S3" in gone.json()["detail"]
+
+
+def test_reprocess_is_checked_then_triggered_and_noted(client, admin, viewer_token, seeded, monkeypatch) -> None:
+    from filegate.orchestration.webapp import actions
+
+    quarantined, failed, processed = seeded["webtest_b"][2], seeded["webtest_b"][1], seeded["webtest_b"][0]
+    post = lambda ids, headers=admin: client.post("/filegate/api/reprocess", json={"file_ids": ids},  # noqa: E731
+                                                  headers=headers)
+    viewer = {"Authorization": f"Bearer {viewer_token}"}
+    assert client.get("/filegate/api/me", headers=viewer).json()["can_reprocess"] is False
+    refused = post([quarantined], viewer)
+    assert refused.status_code == 403 and "may not trigger reprocess_files" in refused.json()["detail"]
+    assert post([processed]).status_code == 409 and "is processed" in post([processed]).text
+    assert post([quarantined, 999999999]).status_code == 404
+    assert post([]).status_code == 422
+    # This api-server's metadata database has no reprocess_files DAG: Airflow refuses, nothing is noted.
+    before = client.get(f"/filegate/api/files/{quarantined}/history", headers=admin).json()
+    missing = post([quarantined])
+    assert missing.status_code == 409 and "reprocess_files" in missing.json()["detail"], missing.text
+    assert client.get(f"/filegate/api/files/{quarantined}/history", headers=admin).json() == before
+
+    asked: list = []
+
+    def trigger(file_ids, *, user, from_ui):
+        asked.append((file_ids, user, from_ui))
+        return actions.TriggeredRun(dag_id="reprocess_files", run_id="manual__2026-12-01T10:00:00+00:00",
+                                    paused=False)
+
+    monkeypatch.setattr(actions, "trigger_reprocess", trigger)
+    done = post([failed, quarantined, failed])
+    assert done.status_code == 201, done.text
+    assert done.json() == {"dag_id": "reprocess_files", "run_id": "manual__2026-12-01T10:00:00+00:00",
+                           "run_url": "/dags/reprocess_files/runs/manual__2026-12-01T10%3A00%3A00%2B00%3A00",
+                           "file_ids": sorted([failed, quarantined]), "requested_by": "admin", "paused": False}
+    assert asked == [(sorted([failed, quarantined]), "admin", False)]
+    for file_id, file_status in ((failed, "failed"), (quarantined, "quarantined")):
+        detail = client.get(f"/filegate/api/files/{file_id}", headers=admin).json()
+        note = detail["history"][-1]
+        assert note["message"] == "reprocess requested by admin (run manual__2026-12-01T10:00:00+00:00)"
+        assert (note["from_status"], note["to_status"], note["dag_id"]) == (file_status, file_status,
+                                                                             "reprocess_files")
+        assert detail["file"]["status"] == file_status  # a note, not a transition
+        assert all(s["dag_id"] != "reprocess_files" for s in detail["steps"])  # no task log to link to
+
+
+def test_api_docs_are_served_without_a_cdn(client, admin) -> None:
+    docs = client.get("/filegate/docs", headers=admin)
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in docs.headers["content-security-policy"]
+    sources = [part.split('"')[1] for part in docs.text.split('src=')[1:]]
+    hrefs = [part.split('"')[1] for part in docs.text.split('href=')[1:]]
+    assert sources == ["static/swagger/swagger-ui-bundle.js", "static/docs.js"]
+    assert not [url for url in sources + hrefs if "//" in url]  # nothing from another host
+    bundle = client.get("/filegate/static/swagger/swagger-ui-bundle.js", headers=admin)
+    assert bundle.status_code == 200 and bundle.headers["content-type"].startswith("text/javascript")
+    assert "SwaggerUIBundle" in bundle.text and len(bundle.content) > 500_000
+    assert client.get("/filegate/static/swagger/swagger-ui.css", headers=admin).status_code == 200
+    assert client.get("/filegate/static/swagger/redoc.standalone.js", headers=admin).status_code in (404, 422)
+    assert client.get("/filegate/static/swagger/index.js", headers=admin).status_code == 404
+    assert "SwaggerUIBundle" in client.get("/filegate/static/docs.js", headers=admin).text

@@ -293,6 +293,34 @@ class StatusQueries:
             )
             return cur.fetchall()
 
+    def daily_series(self, period: Period, *, feed: str | None = None,
+                     feeds: Collection[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Per UTC day of arrival (created_at), for the overview's charts: files by status; rows in and
+        rejected by feed; processing latency (created_at → finished_at) percentiles of the files finished."""
+        scope, params = _feeds_clause(feeds, "f.feed")
+        args = {**params, "start": period.start, "end": period.end, "feed": feed}
+        where = (f"f.created_at >= %(start)s AND f.created_at < %(end)s AND {scope}"
+                 " AND (%(feed)s::text IS NULL OR f.feed = %(feed)s)")
+        day = "(f.created_at AT TIME ZONE 'UTC')::date"
+        latency = "extract(epoch FROM f.finished_at - f.created_at)"
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {day} AS day, f.status, count(*) AS files FROM file f WHERE {where}"
+                        " GROUP BY 1, 2 ORDER BY 1, 2", args)
+            files = cur.fetchall()
+            cur.execute(f"SELECT {day} AS day, f.feed, count(q.file_id) AS files,"
+                        " coalesce(sum(q.rows_total), 0)::bigint AS rows_total,"
+                        " coalesce(sum(q.rows_rejected), 0)::bigint AS rows_rejected"
+                        f" FROM file f JOIN quality_result q ON q.file_id = f.id WHERE {where}"
+                        " GROUP BY 1, 2 ORDER BY 1, 2", args)
+            rows = cur.fetchall()
+            cur.execute(f"SELECT {day} AS day, count(*) AS files,"
+                        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {latency}) AS p50_s,"
+                        f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {latency}) AS p95_s,"
+                        f" max({latency}) AS max_s"
+                        f" FROM file f WHERE {where} AND f.finished_at IS NOT NULL GROUP BY 1 ORDER BY 1", args)
+            latencies = [{**r, **{k: _round(r[k]) for k in ("p50_s", "p95_s", "max_s")}} for r in cur.fetchall()]
+        return {"files": files, "rows": rows, "latency": latencies}
+
     def feed_stats(self, period: Period, *, feed: str | None = None) -> list[dict[str, Any]]:
         """Per feed, for files created in the period: files by status, rows in/valid/rejected, API success
         and latency percentiles, processing latency (created_at → finished_at) percentiles."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from filegate.orchestration.webapp import api, links, page
@@ -13,15 +12,17 @@ from filegate.orchestration.webapp.auth import CurrentUser
 
 PREFIX = links.PLUGIN_PREFIX
 DESCRIPTION = """
-Files, statuses, history, API calls, quality, feed summaries and aggregates, failures, daily reports, and
-uploads. Every endpoint needs an Airflow user: send `Authorization: Bearer <token>` (from `POST /auth/token`)
-or the `_token` cookie the Airflow UI sets. Anonymous: 401; a bad token: 403.
+Files, statuses, history, API calls, quality, downloads, feed summaries, daily series and aggregates,
+failures, daily reports, uploads and reprocessing. Every endpoint needs an Airflow user: send
+`Authorization: Bearer <token>` (from `POST /auth/token`) or the `_token` cookie the Airflow UI sets.
+Anonymous: 401; a bad token: 403.
 
 What you see follows the Airflow permissions of each feed's DAG: a feed's files, history, API calls, quality,
-errors, counts, summary and aggregates need read permission on the DAG `process_<feed>` (lists and totals count
-only such feeds; `feed=` naming another one, a summary or aggregates of another one: 403; a file of another one:
-404, as if it did not exist). Daily reports cover every feed: they need read permission on `daily_report` and on
-every feed's DAG. Uploading needs permission to trigger `process_<feed>`.
+downloads, errors, counts, series, summary and aggregates need read permission on the DAG `process_<feed>`
+(lists and totals count only such feeds; `feed=` naming another one, a summary or aggregates of another one:
+403; a file of another one: 404, as if it did not exist). Daily reports cover every feed: they need read
+permission on `daily_report` and on every feed's DAG. Uploading needs permission to trigger `process_<feed>`;
+reprocessing files needs permission to trigger `reprocess_files` (and read permission on each file's feed).
 
 Lists are newest first; pass a page's `next_cursor` as `cursor` to get the next one.
 """
@@ -40,7 +41,7 @@ def create_app() -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs(user: CurrentUser) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="Filegate API")
+        return page.docs_page()  # Swagger UI from the installed package, never from a CDN
 
     return app
 

@@ -10,7 +10,9 @@ the only place that states the rule; routes ask `FeedAccess`:
   manager lets them read (GET) the DAG `process_<feed>`;
 - the daily reports cover every feed, so reading them needs read access to the DAG `daily_report` and to every feed
   Filegate knows (every contract, and every feed that has files in the status store);
-- uploading to a feed needs permission to trigger (create runs of) `process_<feed>`.
+- uploading to a feed needs permission to trigger (create runs of) `process_<feed>`;
+- reprocessing files needs permission to trigger `reprocess_files` and read access to each file's feed;
+- downloading a file's raw copy, rejected rows or reason needs read access to its feed, like its detail.
 """
 
 from __future__ import annotations
@@ -58,10 +60,10 @@ def may_trigger(user: Any, dag_id: str) -> bool:
                                                       details=DagDetails(id=dag_id), user=user))
 
 
-def require_trigger(user: Any, dag_id: str) -> None:
+def require_trigger(user: Any, dag_id: str, what: str = "upload to its feed") -> None:
     if not may_trigger(user, dag_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"user {user_name(user)!r} may not trigger {dag_id}, so may not upload to its feed")
+                            f"user {user_name(user)!r} may not trigger {dag_id}, so may not {what}")
 
 
 def require_read(user: Any, feed: str) -> None:

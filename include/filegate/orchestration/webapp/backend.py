@@ -16,6 +16,7 @@ from filegate.contracts import ContractError, get_contract, load_contracts
 from filegate.contracts.model import Contract
 from filegate.settings import load_settings
 from filegate.status.queries import StatusQueries
+from filegate.status.store import StatusStore
 
 log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_MAX_BYTES = 512 << 20
@@ -39,11 +40,15 @@ class Backend:
         self.limits = UploadLimits.from_env()
 
     @cached_property
-    def dsn(self) -> str:
+    def store(self) -> StatusStore:
+        """The writes the page's actions make (a note in a file's history); reads go through `queries`."""
         from filegate.orchestration.connections import status_store
 
-        store = status_store()  # migrates once per process
-        return store.dsn
+        return status_store()  # migrates once per process
+
+    @cached_property
+    def dsn(self) -> str:
+        return self.store.dsn
 
     @cached_property
     def queries(self) -> StatusQueries:

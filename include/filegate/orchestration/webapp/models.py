@@ -53,6 +53,11 @@ class FileDetail(BaseModel):
     quality: dict[str, Any] | None
     steps: list[Step]
     outputs: list[dict[str, str]] = Field(description="each output with its S3 URI")
+    downloads: dict[str, str] = Field(default_factory=dict,
+                                      description="kind (raw, rejected, reason, summary) → URL of the download "
+                                                  "in this API, for the kinds this file has")
+    can_reprocess: bool = Field(default=False, description="the file is failed or quarantined, has a raw copy, "
+                                                           "and you may trigger `reprocess_files`")
 
 
 class CountRow(BaseModel):
@@ -110,3 +115,28 @@ class ReportInfo(BaseModel):
 class Me(BaseModel):
     name: str
     role: str | None
+    can_reprocess: bool = Field(default=False, description="whether you may trigger `reprocess_files`")
+
+
+class Series(BaseModel):
+    since: date
+    until: date
+    days: list[date] = Field(description="every UTC day of the period, oldest first")
+    files: list[dict[str, Any]] = Field(description="{day, status, files}: files that arrived that day, by status")
+    rows: list[dict[str, Any]] = Field(description="{day, feed, files, rows_total, rows_rejected}: rows of the "
+                                                   "files with a quality result")
+    latency: list[dict[str, Any]] = Field(description="{day, files, p50_s, p95_s, max_s}: arrival → final status, "
+                                                      "over the files finished")
+
+
+class ReprocessIn(BaseModel):
+    file_ids: list[int] = Field(min_length=1, max_length=500, description="ids of failed or quarantined files")
+
+
+class ReprocessOut(BaseModel):
+    dag_id: str
+    run_id: str
+    run_url: str = Field(description="the run in the Airflow UI")
+    file_ids: list[int]
+    requested_by: str
+    paused: bool = Field(description="the DAG is paused: the run waits until someone unpauses it")

@@ -3,7 +3,10 @@
 "use strict";
 
 const STATUSES = ["pending", "downloaded", "queued", "processing", "processed", "failed", "quarantined", "duplicate"];
-const state = { cursors: [null], pageIndex: 0, feeds: [], tabChosen: false };
+const REPROCESSABLE = new Set(["failed", "quarantined"]);
+const state = { cursors: [null], pageIndex: 0, feeds: [], tabChosen: false, me: null, selected: new Set(), rows: {} };
+const SVG = "http://www.w3.org/2000/svg";
+const DOWNLOAD_LABELS = { raw: "raw copy", rejected: "rejected rows (CSV)", reason: "reason (JSON)", summary: "summary (JSON)" };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -13,7 +16,7 @@ function el(tag, attrs, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -73,28 +76,226 @@ function query(params) {
   return text ? `?${text}` : "";
 }
 
-// Task log links open in the Airflow UI around this iframe. The sandbox forbids this frame to navigate the top
-// window, but the page is same-origin: a link created in the top document and clicked there navigates it.
+// Links to the Airflow UI (a DAG run, a task instance and its log). Standalone, they are plain links (same tab).
+// Inside the UI's iframe they change the page around the frame: the iframe's sandbox has no allow-top-navigation
+// (nor allow-popups, so no new tab either), but the frame is same-origin, so it may ask the top window's own
+// history to go there and tell the UI's router (a popstate event), as a click on one of the UI's own links does.
+// The UI then shows the run or the task's log at once, without reloading itself.
+function embedded() {
+  try { return window.top !== window && window.top.location.origin === location.origin; } catch (err) { return false; }
+}
+
+function openInUi(href) {
+  const top = window.top;
+  const url = new URL(href, location.href);
+  top.history.pushState({ usr: null, key: Math.random().toString(36).slice(2, 10), idx: (top.history.state?.idx ?? 0) + 1 },
+    "", url.pathname + url.search + url.hash);
+  top.dispatchEvent(new PopStateEvent("popstate", { state: top.history.state }));
+}
+
 function uiLink(href, text) {
   return el("a", {
-    href, target: "_top", onclick: (event) => {
-      if (window.top === window) return;
-      try {
-        const link = window.top.document.createElement("a");
-        link.href = href;
-        window.top.document.body.appendChild(link);
-        link.click();
-        link.remove();
-        event.preventDefault();
-      } catch (err) { /* cross-origin parent: the plain link is all we can offer */ }
+    href, class: "ui-link", onclick: (event) => {
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || !embedded()) return;
+      event.preventDefault();
+      openInUi(href);
     },
   }, text);
 }
 
+// Downloads: the iframe's sandbox has no allow-downloads, so inside the UI the download is started by a link in
+// the top document (same origin, not sandboxed); standalone, the link downloads by itself.
+function downloadLink(href, text) {
+  return el("a", {
+    href, download: "", class: "download", onclick: (event) => {
+      if (!embedded()) return;
+      event.preventDefault();
+      const doc = window.top.document;
+      const link = doc.createElement("a");
+      link.href = new URL(href, location.href).href;
+      link.download = "";
+      doc.body.appendChild(link);
+      link.click();
+      link.remove();
+    },
+  }, text);
+}
+
+// -- confirmation and notices -------------------------------------------------------------------------------
+// In the page itself: the iframe's sandbox has no allow-modals, so window.confirm() would answer "no" unasked.
+
+function confirmAction(text) {
+  return new Promise((resolve) => {
+    const box = $("confirm");
+    $("confirm-text").textContent = text;
+    box.hidden = false;
+    const done = (answer) => { box.hidden = true; $("confirm-yes").onclick = null; $("confirm-no").onclick = null; resolve(answer); };
+    $("confirm-yes").onclick = () => done(true);
+    $("confirm-no").onclick = () => done(false);
+    $("confirm-yes").focus();
+  });
+}
+
+function notice(...parts) {
+  const box = $("notice");
+  box.replaceChildren(...parts);
+  box.hidden = !parts.length;
+}
+
+// -- reprocessing ---------------------------------------------------------------------------------------------
+
+async function reprocess(ids) {
+  const names = ids.map(id => state.rows[id] ? `#${id} ${state.rows[id].name}` : `#${id}`);
+  const ok = await confirmAction(`Reprocess ${ids.length} file(s) from their raw copies? ${names.join(", ")}. ` +
+    "A reprocess_files run starts under your name.");
+  if (!ok) return null;
+  const result = await api("api/reprocess", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ file_ids: ids }) });
+  state.selected.clear();
+  notice(`Reprocessing ${result.file_ids.map(i => `#${i}`).join(", ")} requested by ${result.requested_by}: run `,
+    uiLink(result.run_url, result.run_id), result.paused ? " (the DAG is paused: the run waits until it is unpaused)" : "");
+  return result;
+}
+
+function selectBox(f) {
+  if (!state.me?.can_reprocess || !REPROCESSABLE.has(f.status)) return el("td", {});
+  const box = el("input", { type: "checkbox", class: "pick", "aria-label": `select file ${f.id}`, onclick: (e) => e.stopPropagation(),
+    onchange: (e) => { if (e.target.checked) state.selected.add(f.id); else state.selected.delete(f.id); renderActions(); } });
+  box.checked = state.selected.has(f.id);
+  return el("td", { class: "pick" }, box);
+}
+
+function renderActions() {
+  document.querySelectorAll(".actions").forEach(bar => {
+    if (!state.me?.can_reprocess) { bar.replaceChildren(); return; }
+    const ids = [...state.selected].sort((a, b) => a - b);
+    bar.replaceChildren(el("button", { type: "button", class: "reprocess", disabled: ids.length ? null : "",
+      onclick: () => run(reprocess(ids).then(r => r && loaders[currentTab()]())) },
+    `Reprocess selected (${ids.length})`),
+    el("span", { class: "muted" }, " failed and quarantined files can be selected"));
+  });
+}
+
+function remember(items) { items.forEach(f => { state.rows[f.id] = f; }); }
+
 // -- overview ---------------------------------------------------------------------------------------------
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) if (value !== null && value !== undefined) node.setAttribute(key, value);
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const step = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 2.5, 5, 10].map(m => m * step).find(v => v >= value);
+}
+
+const CHART = { w: 520, h: 220, left: 46, right: 12, top: 12, bottom: 34 };
+
+function axes(days, max, unit) {
+  const { w, h, left, right, top, bottom } = CHART;
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map(f => f * max);
+  const y = v => top + (h - top - bottom) * (1 - v / max);
+  const every = Math.ceil(days.length / 8);
+  const band = (w - left - right) / days.length;
+  return [
+    ticks.map(t => [svg("line", { class: "grid", x1: left, x2: w - right, y1: y(t), y2: y(t) }),
+      svg("text", { class: "tick", x: left - 4, y: y(t) + 4, "text-anchor": "end" }, `${fmtNum(t, 1)}${unit || ""}`)]),
+    days.map((d, i) => i % every ? null : svg("text", { class: "tick", x: left + band * (i + 0.5), y: h - bottom + 14,
+      "text-anchor": "middle" }, d.slice(5))),
+  ];
+}
+
+function chartFrame(label, ...children) {
+  return svg("svg", { viewBox: `0 0 ${CHART.w} ${CHART.h}`, role: "img", "aria-label": label, class: "chart-svg" }, ...children);
+}
+
+function legend(items) {
+  return el("div", { class: "legend" }, items.map(([cls, text]) => el("span", {}, el("i", { class: `key ${cls}` }), text)));
+}
+
+function filesChart(series) {
+  const { w, h, left, right, top, bottom } = CHART;
+  const perDay = series.days.map(d => Object.fromEntries(series.files.filter(r => r.day === d).map(r => [r.status, r.files])));
+  const totals = perDay.map(day => Object.values(day).reduce((a, b) => a + b, 0));
+  if (!totals.some(Boolean)) return el("p", { class: "muted" }, "No files in this period.");
+  const max = niceMax(Math.max(...totals));
+  const band = (w - left - right) / series.days.length;
+  const scale = v => (h - top - bottom) * v / max;
+  const bars = series.days.flatMap((d, i) => {
+    let base = h - bottom;
+    return STATUSES.filter(st => perDay[i][st]).map(st => {
+      const height = scale(perDay[i][st]);
+      base -= height;
+      return svg("rect", { class: `bar s-${st}`, x: left + band * i + band * 0.15, y: base, width: band * 0.7, height, "data-day": d },
+        svg("title", {}, `${d}: ${perDay[i][st]} ${st}`));
+    });
+  });
+  const used = STATUSES.filter(st => series.files.some(r => r.status === st));
+  return el("div", {}, chartFrame(`Files per day by status, ${series.since} to ${series.until}`, axes(series.days, max), bars),
+    legend(used.map(st => [`s-${st}`, st])));
+}
+
+function rejectedChart(series) {
+  const byFeed = {};
+  for (const r of series.rows) {
+    const f = byFeed[r.feed] ??= { total: 0, rejected: 0 };
+    f.total += r.rows_total; f.rejected += r.rows_rejected;
+  }
+  const feeds = Object.keys(byFeed).sort();
+  if (!feeds.length) return el("p", { class: "muted" }, "No rows checked in this period.");
+  const rowH = 26, left = 110, right = 60, width = CHART.w;
+  const height = feeds.length * rowH + 24;
+  const max = niceMax(Math.max(...feeds.map(f => byFeed[f].total ? byFeed[f].rejected / byFeed[f].total : 0)) * 100) || 1;
+  const x = v => left + (width - left - right) * v / max;
+  return svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart-svg",
+    "aria-label": `Rejected-row share per feed, ${series.since} to ${series.until}` },
+    [0, 0.5, 1].map(t => [svg("line", { class: "grid", x1: x(t * max), x2: x(t * max), y1: 4, y2: height - 18 }),
+      svg("text", { class: "tick", x: x(t * max), y: height - 4, "text-anchor": "middle" }, `${fmtNum(t * max, 1)} %`)]),
+    feeds.map((feed, i) => {
+      const { total, rejected } = byFeed[feed];
+      const share = total ? 100 * rejected / total : 0;
+      return [svg("text", { class: "label", x: left - 6, y: 4 + i * rowH + 16, "text-anchor": "end" }, feed),
+        svg("rect", { class: "bar rejected", x: left, y: 4 + i * rowH + 4, width: Math.max(1, x(share) - left), height: rowH - 10, "data-feed": feed },
+          svg("title", {}, `${feed}: ${rejected} of ${total} rows rejected`)),
+        svg("text", { class: "value", x: x(share) + 4, y: 4 + i * rowH + 16 }, `${share.toFixed(1)} %`)];
+    }));
+}
+
+function latencyChart(series) {
+  const { w, h, left, right, top, bottom } = CHART;
+  const byDay = Object.fromEntries(series.latency.map(r => [r.day, r]));
+  if (!series.latency.length) return el("p", { class: "muted" }, "No file finished in this period.");
+  const max = niceMax(Math.max(...series.latency.map(r => r.p95_s ?? 0)));
+  const band = (w - left - right) / series.days.length;
+  const y = v => top + (h - top - bottom) * (1 - v / max);
+  const line = (key, cls) => {
+    const points = series.days.map((d, i) => byDay[d] ? [left + band * (i + 0.5), y(byDay[d][key])] : null).filter(Boolean);
+    return [svg("polyline", { class: `line ${cls}`, points: points.map(p => p.join(",")).join(" ") }),
+      series.days.map((d, i) => byDay[d] ? svg("circle", { class: `dot ${cls}`, cx: left + band * (i + 0.5), cy: y(byDay[d][key]), r: 3.5 },
+        svg("title", {}, `${d}: ${key.replace("_s", "")} ${fmtNum(byDay[d][key], 2)} s over ${byDay[d].files} file(s)`)) : null)];
+  };
+  return el("div", {}, chartFrame(`Processing latency percentiles per day, ${series.since} to ${series.until}`,
+    axes(series.days, max, " s"), line("p95_s", "p95"), line("p50_s", "p50")),
+  legend([["p50", "p50"], ["p95", "p95"]]));
+}
+
+async function loadCharts(p) {
+  const series = await api(`api/series${query(p)}`);
+  $("chart-files").replaceChildren(filesChart(series));
+  $("chart-rejected").replaceChildren(rejectedChart(series));
+  $("chart-latency").replaceChildren(latencyChart(series));
+}
 
 async function loadOverview() {
   const p = period();
+  const charts = loadCharts(p);
   const counts = await api(`api/counts${query(p)}`);
   $("overview-period").textContent = `${counts.since} – ${counts.until} (UTC)`;
   const tiles = [["files", counts.total], ...STATUSES.filter(s => counts.by_status[s]).map(s => [s, counts.by_status[s]])];
@@ -119,6 +320,7 @@ async function loadOverview() {
       el("td", { class: "num" }, fmtNum(s.api_latency_ms.p95)), el("td", { class: "num" }, fmtNum(s.processing_latency_s.p50)),
       el("td", { class: "num" }, fmtNum(s.processing_latency_s.p95)),
       el("td", {}, issues.length ? `${issues[0].column} ${issues[0].rule} ×${issues[0].rows}` : "–")))) : "");
+  await charts;
 }
 
 // -- files ------------------------------------------------------------------------------------------------
@@ -137,10 +339,12 @@ async function loadFiles() {
   $("prev").disabled = state.pageIndex === 0;
   $("next").disabled = page.next_cursor === null;
   state.cursors[state.pageIndex + 1] = page.next_cursor;
+  remember(page.items);
+  renderActions();
   $("file-table").replaceChildren(page.items.length ? table(
-    [{ label: "id", num: true }, "feed", "name", "status", { label: "size", num: true }, "arrived (UTC)", "finished", "reason"],
-    page.items.map(f => el("tr", { class: "clickable", "data-id": f.id, onclick: () => showDetail(f.id) },
-      el("td", { class: "num" }, f.id), el("td", {}, f.feed), el("td", {}, f.name), el("td", {}, badge(f.status)),
+    ["", { label: "id", num: true }, "feed", "name", "status", { label: "size", num: true }, "arrived (UTC)", "finished", "reason"],
+    page.items.map(f => el("tr", { class: "clickable", "data-id": f.id, onclick: () => run(showDetail(f.id)) },
+      selectBox(f), el("td", { class: "num" }, f.id), el("td", {}, f.feed), el("td", {}, f.name), el("td", {}, badge(f.status)),
       el("td", { class: "num" }, fmtNum(f.size_bytes)), el("td", {}, fmtTime(f.created_at)),
       el("td", {}, fmtTime(f.finished_at)), el("td", { class: "reason" }, f.error || "")))) :
     el("p", { class: "muted" }, "No file matches."));
@@ -151,8 +355,15 @@ async function showDetail(id) {
   const f = d.file;
   const box = $("detail");
   const q = d.quality;
+  state.rows[f.id] = f;
+  const downloads = Object.entries(d.downloads || {});
   box.replaceChildren(
     el("h2", {}, `File #${f.id}: `, f.name, " ", badge(f.status)),
+    el("div", { class: "file-actions" },
+      d.can_reprocess ? el("button", { type: "button", class: "reprocess", onclick: () => run(reprocess([f.id]).then(r => r && showDetail(f.id))) },
+        "Reprocess this file") : null,
+      downloads.length ? el("span", { class: "downloads" }, "Download: ",
+        downloads.flatMap(([kind, href]) => [downloadLink(href, DOWNLOAD_LABELS[kind] || kind), " "])) : null),
     el("dl", { class: "kv" },
       [["feed", f.feed], ["source", `${f.source}${f.source_path ? ` (${f.source_path})` : ""}`], ["raw copy", `s3://…/${f.raw_key}`],
         ["sha256", f.sha256 || "–"], ["size", `${fmtNum(f.size_bytes)} bytes`], ["attempts", f.attempts],
@@ -187,6 +398,7 @@ async function showDetail(id) {
       : el("p", { class: "muted" }, "No API calls."),
   );
   box.hidden = false;
+  box.dataset.id = String(f.id);
   document.querySelectorAll("#file-table tr.selected").forEach(r => r.classList.remove("selected"));
   document.querySelector(`#file-table tr[data-id="${CSS.escape(String(id))}"]`)?.classList.add("selected");
   box.scrollIntoView({ behavior: "smooth", block: "start" });
@@ -198,10 +410,12 @@ async function loadFailures() {
   const p = period();
   const page = await api(`api/errors${query({ ...p, limit: 200 })}`);
   $("failures-period").textContent = `${p.since} – ${p.until} (UTC): ${page.total}`;
+  remember(page.items);
+  renderActions();
   $("failure-table").replaceChildren(page.items.length ? table(
-    [{ label: "id", num: true }, "feed", "name", "status", "arrived (UTC)", "reason"],
-    page.items.map(f => el("tr", { class: "clickable", onclick: () => { selectTab("files"); showDetail(f.id); } },
-      el("td", { class: "num" }, f.id), el("td", {}, f.feed), el("td", {}, f.name), el("td", {}, badge(f.status)),
+    ["", { label: "id", num: true }, "feed", "name", "status", "arrived (UTC)", "reason"],
+    page.items.map(f => el("tr", { class: "clickable", "data-id": f.id, onclick: () => { selectTab("files"); run(showDetail(f.id)); } },
+      selectBox(f), el("td", { class: "num" }, f.id), el("td", {}, f.feed), el("td", {}, f.name), el("td", {}, badge(f.status)),
       el("td", {}, fmtTime(f.created_at)), el("td", { class: "reason" }, f.error || "")))) :
     el("p", { class: "muted" }, "No failures in this period."));
 }
@@ -260,6 +474,7 @@ const loaders = { overview: loadOverview, files: loadFiles, failures: loadFailur
 function run(promise) { return promise.then(() => showError("")).catch(err => showError(err.message)); }
 
 function selectTab(name) {
+  notice();
   document.querySelectorAll("#tabs button").forEach(b => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
   document.querySelectorAll("main > section").forEach(s => { s.hidden = s.id !== name; });
   return run(loaders[name]());
@@ -284,6 +499,7 @@ async function init() {
   $("upload-form").addEventListener("submit", upload);
   await run((async () => {
     const me = await api("api/me");
+    state.me = me;
     $("who").textContent = `signed in as ${me.name}${me.role ? ` (${me.role})` : ""}`;
     state.feeds = await api("api/feeds");
     state.feeds.forEach(f => $("f-feed").append(el("option", { value: f.name }, f.name)));
