@@ -242,6 +242,23 @@ class TestFabAuthManager:
             assert get(client, admin, path).status_code == 200, path
         assert day in [r["day"] for r in get(client, admin, "reports").json()]
 
+    def test_reprocess_and_downloads_follow_the_dags(self, client, admin, limited, seeded) -> None:
+        # limited may read process_orders but not trigger reprocess_files: no reprocessing, even of its own feed
+        assert get(client, limited, "me").json()["can_reprocess"] is False
+        assert get(client, admin, "me").json()["can_reprocess"] is True
+        failed = seeded["orders"][1]
+        refused = client.post("/filegate/api/reprocess", json={"file_ids": [failed]}, headers=limited)
+        assert refused.status_code == 403 and "reprocess_files" in refused.json()["detail"]
+        assert get(client, limited, f"files/{failed}").json()["can_reprocess"] is False
+        # a file of an unreadable feed: 404 for its download, as for its detail
+        other = seeded["trains"][1]
+        assert get(client, limited, f"files/{other}/download/raw").status_code == 404
+        assert get(client, admin, f"files/{other}/download/raw").status_code == 404  # exists, but not in S3
+        assert "gone from S3" in get(client, admin, f"files/{other}/download/raw").json()["detail"]
+        # admin may trigger: the file checks pass, and this metadata database has no reprocess_files DAG
+        missing = client.post("/filegate/api/reprocess", json={"file_ids": [other]}, headers=admin)
+        assert missing.status_code == 409 and "reprocess_files" in missing.json()["detail"]
+
     def test_page_and_identity_still_open_to_every_user(self, client) -> None:
         nobody = bearer(client, "nobody")
         assert get(client, nobody, "me").json()["name"] == "nobody"
