@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from filegate.orchestration.webapp import links
+from filegate.orchestration.webapp import actions, links
 from filegate.orchestration.webapp.auth import Access, CurrentUser, feed_dag_id, may_trigger, require_trigger, user_name
 from filegate.orchestration.webapp.backend import Backend, get_backend
 from filegate.orchestration.webapp.models import (
@@ -24,12 +25,18 @@ from filegate.orchestration.webapp.models import (
     FilePage,
     Me,
     ReportInfo,
+    ReprocessIn,
+    ReprocessOut,
+    Series,
     Step,
 )
 from filegate.orchestration.webapp.multipart import UploadResult, stream_upload
 from filegate.reporting.aggregates import OutputTooLarge, feed_aggregates
 from filegate.reporting.archive import REPORT_FILES, list_report_days, report_key
+from filegate.reporting.isolated import IsolatedError, WorkerBusy, WorkerTimedOut
+from filegate.status.lifecycle import Status
 from filegate.status.queries import FileFilter, Page, Period
+from filegate.status.store import Actor
 
 FEED_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_PERIOD_DAYS = 400
@@ -40,6 +47,7 @@ FeedQuery = Annotated[str | None, Query(pattern=FEED_PATTERN, description="only 
                                                                           "its DAG `process_<feed>`")]
 READ_RULE = "Only rows of feeds whose DAG `process_<feed>` you may read."
 FEED_RULE = "Needs read permission on the DAG `process_<feed>` (403 otherwise)."
+REPROCESS_STATUSES = (Status.FAILED.value, Status.QUARANTINED.value)
 router = APIRouter(prefix="/api")
 
 
@@ -74,7 +82,8 @@ def _file_or_404(backend: Backend, file_id: int, access: Access) -> None:
 
 @router.get("/me", response_model=Me, summary="The signed-in Airflow user")
 def me(user: CurrentUser) -> Me:
-    return Me(name=user_name(user), role=getattr(user, "role", None))
+    return Me(name=user_name(user), role=getattr(user, "role", None),
+              can_reprocess=may_trigger(user, actions.REPROCESS_DAG_ID))
 
 
 @router.get("/feeds", response_model=list[FeedInfo],
@@ -138,8 +147,13 @@ def file_detail(file_id: int, user: CurrentUser, backend: BackendDep, access: Ac
         raise _no_file(file_id)
     steps = [Step(**s, log_url=links.task_log_url(s["dag_id"], s["run_id"], s["task_id"], s["try_number"]),
                   run_url=links.dag_run_url(s["dag_id"], s["run_id"])) for s in detail.steps]
-    return {"file": detail.file, "history": detail.history, "api_calls": detail.api_calls,
-            "quality": detail.quality, "steps": steps, "outputs": _outputs(backend.bucket, detail.file["outputs"])}
+    row = detail.file
+    downloads = {kind: f"api/files/{file_id}/download/{kind}" for kind in actions.available_downloads(row)}
+    can_reprocess = (row["status"] in REPROCESS_STATUSES and row["sha256"] is not None
+                     and may_trigger(user, actions.REPROCESS_DAG_ID))
+    return {"file": row, "history": detail.history, "api_calls": detail.api_calls,
+            "quality": detail.quality, "steps": steps, "outputs": _outputs(backend.bucket, row["outputs"]),
+            "downloads": downloads, "can_reprocess": can_reprocess}
 
 
 @router.get("/files/{file_id}/history", summary="Every status transition of a file, oldest first",
@@ -166,6 +180,44 @@ def file_quality(file_id: int, user: CurrentUser, backend: BackendDep, access: A
     return quality
 
 
+DownloadKind = Annotated[str, Path(pattern="^(" + "|".join(actions.DOWNLOAD_KINDS) + ")$",
+                                   description="; ".join(f"`{k}`: {v}" for k, v in actions.DOWNLOAD_KINDS.items()))]
+
+
+@router.get("/files/{file_id}/download/{kind}",
+            summary="Download a file's raw copy, rejected rows (CSV), reason or summary (JSON), streamed from S3",
+            description=FILE_RULE + " 404 too when the file has no such output (a processed file has no reason, "
+                                    "a file without rejected rows no CSV); `downloads` in the file's detail lists "
+                                    "what it has.",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def download(file_id: int, kind: DownloadKind, user: CurrentUser, backend: BackendDep,
+             access: Access) -> StreamingResponse:
+    row = backend.queries.get_file(file_id)
+    if row is None or row["feed"] not in access.feeds:
+        raise _no_file(file_id)
+    key = actions.download_key(kind, row)
+    if key is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {file_id} has no {kind} download")
+    try:
+        obj = backend.s3.get_object(Bucket=backend.bucket, Key=key)
+    except backend.s3.exceptions.NoSuchKey as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the {kind} of file {file_id} is gone from S3") from exc
+    name = actions.download_name(kind, key)
+    headers = {"Content-Disposition": _attachment(name), "X-Content-Type-Options": "nosniff",
+               "Cache-Control": "no-store"}
+    if obj.get("ContentLength") is not None:
+        headers["Content-Length"] = str(obj["ContentLength"])
+    media = {"rejected": "text/csv; charset=utf-8", "reason": "application/json", "summary": "application/json"}
+    return StreamingResponse(actions.s3_chunks(obj["Body"]), headers=headers,
+                             media_type=media.get(kind, "application/octet-stream"))
+
+
+def _attachment(name: str) -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 @router.get("/counts", response_model=Counts, summary="Files by feed and status over a period (default 7 days)",
             description=READ_RULE)
 def counts(user: CurrentUser, backend: BackendDep, access: Access,
@@ -179,6 +231,18 @@ def counts(user: CurrentUser, backend: BackendDep, access: Access,
         by_feed[row.feed] = by_feed.get(row.feed, 0) + row.files
     return Counts(since=first, until=last, rows=rows, by_status=by_status, by_feed=by_feed,
                   total=sum(by_feed.values()))
+
+
+@router.get("/series", response_model=Series,
+            summary="Per day over a period (default 7 days): files by status, rows rejected by feed, processing "
+                    "latency percentiles",
+            description=READ_RULE + " Days are UTC days of arrival; the overview's charts draw this.")
+def series(user: CurrentUser, backend: BackendDep, access: Access,
+           since: date | None = None, until: date | None = None, feed: FeedQuery = None) -> Series:
+    first, last, period = _period(since, until)
+    data = backend.queries.daily_series(period, feed=feed, feeds=access.scope(feed))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return Series(since=first, until=last, days=days, **data)
 
 
 @router.get("/errors", response_model=FilePage, summary="Failed and quarantined files with their reasons",
@@ -208,7 +272,12 @@ def feed_summary(feed: FeedPath, user: CurrentUser, backend: BackendDep, access:
 
 @router.get("/feeds/{feed}/aggregates", response_model=AggregatesOut,
             summary="A feed's published rows, e.g. marketplace totals per seller, product and day",
-            description=FEED_RULE)
+            description=FEED_RULE + " The Parquet fallback is decoded in a bounded child process, never in the "
+                                    "api-server.",
+            responses={413: {"description": "over the per-request Parquet budget, or the reader's memory limit"},
+                       502: {"description": "the Parquet reader crashed (the api-server did not)"},
+                       503: {"description": "every Parquet reader is busy; retry after `Retry-After` seconds"},
+                       504: {"description": "the Parquet reader ran past its time limit and was stopped"}})
 def aggregates(feed: FeedPath, user: CurrentUser, backend: BackendDep, access: Access,
                where: Annotated[list[str] | None, Query(description="`column:value`, repeat to AND them; e.g. "
                                                                      "`seller_id:S1`")] = None,
@@ -227,8 +296,15 @@ def aggregates(feed: FeedPath, user: CurrentUser, backend: BackendDep, access: A
                                 offset=offset)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    except OutputTooLarge as exc:
+    except OutputTooLarge as exc:  # the byte budget, or the reader's memory limit
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+    # The Parquet fallback decodes in a child process: its failure is this request's, never the api-server's.
+    except WorkerTimedOut as exc:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from exc
+    except WorkerBusy as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from exc
+    except IsolatedError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
     return AggregatesOut(feed=feed, available=found.available, source=found.source, location=found.location,
                          columns=found.columns, rows=found.rows, total=found.total, reason=found.reason,
                          truncated=found.truncated)
@@ -301,3 +377,35 @@ async def upload(feed: FeedPath, request: Request, user: CurrentUser, backend: B
                                  max_bytes=backend.limits.max_bytes, part_bytes=backend.limits.part_bytes)
     result.status_url = f"api/files?raw_key={result.raw_key}"
     return result
+
+
+@router.post("/reprocess", response_model=ReprocessOut, status_code=status.HTTP_201_CREATED,
+             summary="Reprocess failed or quarantined files: triggers a `reprocess_files` run with their ids",
+             description="Needs permission to trigger the DAG `reprocess_files` (403 otherwise) and read permission "
+                         "on each file's feed (a file of another feed: 404, as if it did not exist). Every file must "
+                         "be failed or quarantined and have a raw copy (409 otherwise). Each file's history records "
+                         "who asked, with the run id.")
+def reprocess(body: ReprocessIn, request: Request, user: CurrentUser, backend: BackendDep,
+              access: Access) -> ReprocessOut:
+    require_trigger(user, actions.REPROCESS_DAG_ID, what="reprocess files")
+    ids = sorted(set(body.file_ids))
+    rows = {r["id"]: r for r in backend.queries.select_files(file_ids=ids) if r["feed"] in access.feeds}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"no file with id {', '.join(map(str, missing))} in the feeds you may read")
+    wrong = [f"#{i} is {rows[i]['status']}" for i in ids if rows[i]["status"] not in REPROCESS_STATUSES]
+    no_raw = [f"#{i}" for i in ids if rows[i]["sha256"] is None]
+    if wrong or no_raw:
+        raise HTTPException(status.HTTP_409_CONFLICT, "; ".join(
+            ([f"only failed or quarantined files are reprocessed here: {', '.join(wrong)}"] if wrong else [])
+            + ([f"{', '.join(no_raw)} never reached raw/, so there is nothing to reprocess"] if no_raw else [])))
+    name = user_name(user)
+    try:
+        run = actions.trigger_reprocess(ids, user=name, from_ui=bool(request.headers.get("referer")))
+    except actions.TriggerRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    backend.store.record_note(ids, f"reprocess requested by {name} (run {run.run_id})",
+                              Actor(dag_id=run.dag_id, run_id=run.run_id))
+    return ReprocessOut(dag_id=run.dag_id, run_id=run.run_id, file_ids=ids, requested_by=name, paused=run.paused,
+                        run_url=links.dag_run_url(run.dag_id, run.run_id))
