@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from webapp_env import airflow_app, token
+from webapp_env import airflow_app, seed_file, token
 
 from filegate.status.store import Actor, Status, StatusStore
 
@@ -55,21 +55,11 @@ def seeded(perms_db) -> dict[str, list[int]]:
         for feed in FEEDS:
             actor = Actor(dag_id=f"process_{feed}", run_id="manual__2026-11-21T10:00:00+00:00",
                           task_id="process_files", try_number=1)
-            reg = store.register(feed=feed, source="s3", raw_key=f"raw/{feed}/2026/11/21/perm_{n:03d}.csv",
-                                 name=f"perm_{feed}_{n:03d}.csv", sha256=f"{feed}-{n:064d}"[-64:], size_bytes=10 + n,
-                                 actor=actor)
-            store.queue([reg.file_id], actor)
-            store.claim(actor, feed=feed, file_ids=[reg.file_id])
             target = STATUSES[n % 3]
-            if target == Status.PROCESSED:
-                store.record_quality(reg.file_id, rows_total=5, rows_valid=4, rows_rejected=1, inferred_schema={},
-                                     column_stats={}, issues=[{"column": "sku", "rule": "regex", "count": 1}])
-                store.record_api_call(file_id=reg.file_id, batch_no=0, idempotency_key=f"perm-{reg.file_id}",
-                                      url="http://stub/v1/x", records=4, attempt=1, status_code=200, latency_ms=3.0,
-                                      acknowledged=True)
-            store.transition(reg.file_id, target, actor,
-                             error=None if target == Status.PROCESSED else f"{feed} secret reason {n}")
-            ids[feed].append(reg.file_id)
+            ids[feed].append(seed_file(
+                store, actor, feed=feed, raw_key=f"raw/{feed}/2026/11/21/perm_{n:03d}.csv",
+                name=f"perm_{feed}_{n:03d}.csv", sha256=f"{feed}-{n:064d}"[-64:], size_bytes=10 + n, target=target,
+                rows=(5, 4), latency_ms=3.0, error=None if target == Status.PROCESSED else f"{feed} secret reason {n}"))
     return ids
 
 

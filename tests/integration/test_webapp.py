@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from airflow_runs import migrated_airflow_env
 from fastapi.testclient import TestClient
-from webapp_env import airflow_app, token
+from webapp_env import airflow_app, seed_file, token
 
 from filegate.status.store import Actor, Status, StatusStore
 
@@ -41,21 +41,12 @@ def seeded(local_stack) -> dict[str, list[int]]:
     ids: dict[str, list[int]] = {feed: [] for feed in SEED_FEEDS}
     for feed in SEED_FEEDS:
         for n in range(75):
-            reg = store.register(feed=feed, source="s3", raw_key=f"raw/{feed}/2026/11/21/file_{n:03d}.csv",
-                                 name=f"file_{n:03d}.csv", sha256=f"{feed}-{n:064d}"[-64:], size_bytes=100 + n,
-                                 actor=ACTOR)
-            store.queue([reg.file_id], ACTOR)
-            store.claim(ACTOR, feed=feed, file_ids=[reg.file_id])
             target = SEED_STATUSES[n % 3]
-            if target == Status.PROCESSED:
-                store.record_quality(reg.file_id, rows_total=10, rows_valid=9, rows_rejected=1, inferred_schema={},
-                                     column_stats={}, issues=[{"column": "sku", "rule": "regex", "count": 1}])
-                store.record_api_call(file_id=reg.file_id, batch_no=0, idempotency_key=f"k-{reg.file_id}",
-                                      url="http://stub/v1/x", records=9, attempt=1, status_code=200, latency_ms=12.5,
-                                      acknowledged=True)
-            store.transition(reg.file_id, target, ACTOR, outputs={"summary": f"processed/{feed}/_summaries/f{n}.json"},
-                             error=None if target == Status.PROCESSED else f"<b>bad</b> file {n} & reason")
-            ids[feed].append(reg.file_id)
+            ids[feed].append(seed_file(
+                store, ACTOR, feed=feed, raw_key=f"raw/{feed}/2026/11/21/file_{n:03d}.csv", name=f"file_{n:03d}.csv",
+                sha256=f"{feed}-{n:064d}"[-64:], size_bytes=100 + n, target=target, rows=(10, 9), latency_ms=12.5,
+                outputs={"summary": f"processed/{feed}/_summaries/f{n}.json"},
+                error=None if target == Status.PROCESSED else f"<b>bad</b> file {n} & reason"))
     return ids
 
 

@@ -73,3 +73,26 @@ def token(client: Any, user: str) -> str:
     response = client.post("/auth/token", json={"username": user, "password": USERS[user][1]})
     assert response.status_code == 201, response.text
     return str(response.json()["access_token"])
+
+
+def seed_file(store: Any, actor: Any, *, feed: str, raw_key: str, name: str, sha256: str, size_bytes: int,
+              target: Any, rows: tuple[int, int], latency_ms: float, outputs: dict[str, Any] | None = None,
+              error: str | None = None) -> int:
+    """One file through the real lifecycle to `target`; a processed one gets a quality result (`rows`: total,
+    valid) and an acknowledged API call."""
+    from filegate.status.lifecycle import Status
+
+    reg = store.register(feed=feed, source="s3", raw_key=raw_key, name=name, sha256=sha256, size_bytes=size_bytes,
+                         actor=actor)
+    store.queue([reg.file_id], actor)
+    store.claim(actor, feed=feed, file_ids=[reg.file_id])
+    if target == Status.PROCESSED:
+        total, valid = rows
+        store.record_quality(reg.file_id, rows_total=total, rows_valid=valid, rows_rejected=total - valid,
+                             inferred_schema={}, column_stats={},
+                             issues=[{"column": "sku", "rule": "regex", "count": total - valid}])
+        store.record_api_call(file_id=reg.file_id, batch_no=0, idempotency_key=f"k-{feed}-{reg.file_id}",
+                              url="http://stub/v1/x", records=valid, attempt=1, status_code=200,
+                              latency_ms=latency_ms, acknowledged=True)
+    store.transition(reg.file_id, target, actor, outputs=outputs, error=error)
+    return int(reg.file_id)
