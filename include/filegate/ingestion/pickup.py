@@ -31,7 +31,7 @@ from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, Registration, StatusStore
 from filegate.storage import keys
 from filegate.storage import metadata as s3_metadata
-from filegate.storage.s3 import sha256_of_object
+from filegate.storage.s3 import head_or_none, sha256_of_object
 
 log = logging.getLogger(__name__)
 MAX_KEY_SUFFIX = 1000
@@ -271,7 +271,7 @@ def _choose_key(batch: _Batch, remote: RemoteFile,
             row = known.get(key)
             if row is not None and (failed_pickup is None or row["id"] != failed_pickup["id"]):
                 continue
-            head = _head(batch, key)
+            head = head_or_none(batch.s3, batch.bucket, key)
             if head is None:
                 return key, None
             if s3_metadata.source_identity(head.get("Metadata", {})) == remote.identity:
@@ -290,17 +290,6 @@ def _label_key(batch: _Batch, remote: RemoteFile, failed_pickup: dict[str, Any] 
     candidates = [base] + [_with_suffix(base, n) for n in range(2, MAX_KEY_SUFFIX)]
     known = batch.store.reads.find_by_raw_keys(candidates)
     return next(key for key in candidates if key not in known)
-
-
-def _head(batch: _Batch, key: str) -> dict[str, Any] | None:
-    try:
-        head: dict[str, Any] = batch.s3.head_object(Bucket=batch.bucket, Key=key)
-        return head
-    except Exception as exc:
-        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404:
-            return None
-        raise
 
 
 def _copy(batch: _Batch, remote: RemoteFile, key: str) -> StoredObject:

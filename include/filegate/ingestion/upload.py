@@ -17,6 +17,7 @@ from filegate.contracts.model import Contract
 from filegate.ingestion.transfer import S3StreamWriter
 from filegate.storage import keys
 from filegate.storage.metadata import upload_metadata
+from filegate.storage.s3 import head_or_none
 
 
 class UploadRefused(ValueError):
@@ -27,29 +28,17 @@ class UploadRefused(ValueError):
         self.conflict = conflict
 
 
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            return False
-        raise
-
-
 def free_raw_key(s3: Any, bucket: str, feed: str, name: str) -> str:
     """raw/ is never overwritten: a name already used today gets a suffix before its extension."""
     today = datetime.now(UTC).date()
     key = keys.raw_key(feed, today, name)
-    if not _exists(s3, bucket, key):
+    if head_or_none(s3, bucket, key) is None:
         return key
     stem, dot, ext = name.rpartition(".")
     stem, ext = (stem, f".{ext}") if dot else (name, "")
     for _ in range(20):
         candidate = keys.raw_key(feed, today, f"{stem}_{datetime.now(UTC):%H%M%S}-{secrets.token_hex(3)}{ext}")
-        if not _exists(s3, bucket, candidate):
+        if head_or_none(s3, bucket, candidate) is None:
             return candidate
     raise UploadRefused(f"could not find a free key for {name!r} under {keys.raw_prefix(feed)}", conflict=True)
 

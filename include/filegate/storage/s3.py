@@ -72,6 +72,17 @@ def sha256_of_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
     return found.sha256, found.size
 
 
+def head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's HEAD answer, or None when there is no such object; any other error is raised."""
+    try:
+        head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+        return head
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise
+
+
 def put_json(s3: Any, bucket: str, key: str, document: Any) -> str:
     body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
