@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from filegate.loading.postgres import LoadError, LoadReport, load_postgres, target_dsn
+from filegate.contracts.targets import target_dsn
+from filegate.loading.postgres import LoadError, LoadReport, load_postgres
 
 __all__ = ["LoadError", "LoadReport", "load_postgres", "target_dsn"]

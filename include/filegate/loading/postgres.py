@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from filegate.contracts.model import Contract, PostgresDestination
-from filegate.settings import load_settings
+from filegate.contracts.targets import dsn_source
 from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
@@ -57,27 +56,6 @@ def postgres_type(kind: pa.DataType) -> str:
     if pa.types.is_timestamp(kind):
         return "timestamptz" if kind.tz else "timestamp"
     return "text"
-
-
-def target_dsn(destination: PostgresDestination) -> str:
-    """The destination's own DSN (env var named by `dsn_env`), else the status store's."""
-    if destination.dsn_env:
-        dsn = os.environ.get(destination.dsn_env)
-        if not dsn:
-            raise RuntimeError(f"destinations.postgres.dsn_env names {destination.dsn_env}, which is not set")
-        return dsn
-    dsn = load_settings().db_url
-    if not dsn:
-        raise RuntimeError("destinations.postgres needs a database: set FILEGATE_DB_URL or destinations.postgres"
-                           ".dsn_env")
-    return dsn
-
-
-def dsn_source(destination: PostgresDestination) -> str:
-    """Where the DSN comes from, for error messages (which never hold the DSN itself)."""
-    if destination.dsn_env:
-        return f"destinations.postgres.dsn_env ({destination.dsn_env})"
-    return "FILEGATE_DB_URL"
 
 
 def _ensure_table(cur: psycopg.Cursor, dest: PostgresDestination, schema: pa.Schema) -> None:

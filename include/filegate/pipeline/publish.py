@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.loading.postgres import LoadError, load_postgres, target_dsn
+from filegate.contracts.targets import target_dsn
+from filegate.loading.postgres import LoadError, load_postgres
 from filegate.pipeline.engine import EngineResult, run_engine
 from filegate.storage import keys
 from filegate.storage.s3 import download_with_sha256, put_json, upload_file
