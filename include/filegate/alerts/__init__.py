@@ -6,6 +6,7 @@ from filegate.alerts.messages import (
     Alert,
     dag_run_failed,
     dag_run_url,
+    delivery_slot,
     file_needs_attention,
     run_summary,
     task_failed,
@@ -13,5 +14,5 @@ from filegate.alerts.messages import (
 )
 from filegate.alerts.sns import publish
 
-__all__ = ["Alert", "dag_run_failed", "dag_run_url", "file_needs_attention", "publish", "run_summary",
+__all__ = ["Alert", "dag_run_failed", "dag_run_url", "delivery_slot", "file_needs_attention", "publish", "run_summary",
            "task_failed", "task_log_url"]

@@ -114,3 +114,44 @@ def run_summary(*, dag_id: str, run_id: str, files: Sequence[Mapping[str, Any]],
                        "reason": _short(f.get("error"), 300)} for f in files[:100]]}
     return Alert(kind="run_summary", subject=f"Filegate: {dag_id} run finished ({text})", body=body,
                  attributes={"kind": "run_summary", "dag_id": dag_id})
+
+
+def delivery_slot(slot: Mapping[str, Any], *, local_time: str, calendar_url: str | None) -> Alert:
+    """An expected delivery is `missed` (its grace period ended without its files) or `late` (they came after it):
+    which feed and slot, what was expected, what came, and how late."""
+    state = str(slot["state"])
+    feed = str(slot["feed"])
+    files = list(slot.get("files") or [])
+    delay = slot.get("delay_seconds")
+    if state == "late":
+        summary = (f"{feed}: the delivery expected at {local_time} came late, {_duration(delay)} after the slot "
+                   f"time ({len(files)} of {slot['files_expected']} file(s))")
+    else:
+        summary = (f"{feed}: the delivery expected at {local_time} is missed: {len(files)} of "
+                   f"{slot['files_expected']} file(s) matching {slot['pattern']!r} by {slot['deadline_at']}")
+    body = {
+        "alert": f"delivery_{state}",
+        "summary": summary,
+        "feed": feed,
+        "state": state,
+        "slot_local": local_time,
+        "expected_at": slot["expected_at"],
+        "deadline_at": slot["deadline_at"],
+        "pattern": slot["pattern"],
+        "files_expected": slot["files_expected"],
+        "files": [{"file_id": f.get("file_id"), "file": f.get("name"), "arrived_at": f.get("arrived_at")}
+                  for f in files[:50]],
+        "delay_seconds": delay,
+        "calendar_url": calendar_url,
+        "next_step": ("ask the partner for the files; they count for this slot whenever they arrive"
+                      if state == "missed" else "no action needed unless lateness repeats"),
+    }
+    return Alert(kind=f"delivery_{state}", subject=f"Filegate: {feed} delivery {local_time} {state}", body=body,
+                 attributes={"kind": f"delivery_{state}", "feed": feed})
+
+
+def _duration(seconds: int | None) -> str:
+    if not seconds:
+        return "0 min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
