@@ -26,7 +26,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
              contract.name)
     outcome = process_raw_file(s3, event["bucket"], contract, raw_key=event["raw_key"], name=event["name"],
                                arrived=runtime.arrival(event), work_root=runtime.tmp_root(),
-                               registered_sha256=event.get("sha256"))
+                               registered_sha256=event.get("sha256"),
+                               schema_baseline=event.get("schema_baseline"))
     engine = outcome.engine
     log.info("%s: %s (%s rows, %s rejected)", event["raw_key"], outcome.status, engine.rows_total,
              engine.rows_rejected)

@@ -65,6 +65,10 @@ class EngineResult:
     # The mergeable profile behind column_stats (split Lambda runs merge the parts'); not part of summary().
     profile: Any = field(default=None, repr=False, compare=False)
     source: dict[str, Any] = field(default_factory=dict)  # format, encoding, delimiter, packing as read
+    # The file's columns as read, in order: {name, type, nullable, declared} (filegate.schema_drift), and how
+    # they differ from the feed's current schema version (filegate.pipeline.schema_check).
+    file_schema: list[dict[str, Any]] = field(default_factory=list)
+    schema_drift: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         share = self.rows_rejected / self.rows_total if self.rows_total else 0.0
@@ -78,6 +82,8 @@ class EngineResult:
             "source": self.source,
             "schema": self.schema,
             "inferred_schema": self.inferred_schema,
+            "file_schema": self.file_schema,
+            "schema_drift": self.schema_drift,
             "columns": self.column_stats,
             "issues": self.issues,
             "seconds": round(self.seconds, 3),
@@ -234,8 +240,21 @@ def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
         validator = Validator(contract, header, columns)
     except (ParseError, FileRejected) as exc:
         return _quarantined(str(exc), started, source=source, inferred_schema=inferred)
-    return _run(contract, reader, validator, header, arrived=arrived, work_dir=work_dir, started=started,
-                source=source, inferred=inferred)
+    result = _run(contract, reader, validator, header, arrived=arrived, work_dir=work_dir, started=started,
+                  source=source, inferred=inferred)
+    result.file_schema = _file_schema(validator, declared=columns is None)
+    return result
+
+
+def _file_schema(validator: Validator, *, declared: bool) -> list[dict[str, Any]]:
+    """The file's columns in its own order: declared (or inferred) types; extra columns are kept as text."""
+    typed = {c.name: c for c in validator.columns}
+    out = []
+    for name in validator.header:
+        column = typed.get(name)
+        out.append({"name": name, "type": column.type if column else "string",
+                    "nullable": column.nullable if column else True, "declared": declared and column is not None})
+    return out
 
 
 def _run(contract: Contract, reader: Reader, validator: Validator, header: list[str], *, arrived: date,

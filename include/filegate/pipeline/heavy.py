@@ -119,7 +119,9 @@ def outcome_from_summary(s3: Any, bucket: str, result: dict[str, Any]) -> FileOu
         engine = EngineResult(result["status"], result["reason"], rows_total=rows.get("total", 0),
                               rows_valid=rows.get("valid", 0), rows_rejected=rows.get("rejected", 0),
                               issues=summary.get("issues") or [], column_stats=summary.get("columns") or {},
-                              schema=summary.get("schema") or {}, seconds=summary.get("seconds") or 0.0)
+                              schema=summary.get("schema") or {}, seconds=summary.get("seconds") or 0.0,
+                              file_schema=summary.get("file_schema") or [],
+                              schema_drift=summary.get("schema_drift"))
     return FileOutcome(result["status"], result["reason"], engine, outputs)
 
 
@@ -189,7 +191,7 @@ def per_part_without(fields: dict[str, Any], *drop: str) -> dict[str, Any]:
 
 
 def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, row: dict[str, Any], *,
-                  arrived: date, chosen: Route) -> FileOutcome:
+                  arrived: date, chosen: Route, schema_baseline: dict[str, Any] | None = None) -> FileOutcome:
     file = HeavyFile.from_row(row, arrived)
     function = chosen.function or PROCESS_FILE
     started = time.monotonic()
@@ -204,7 +206,8 @@ def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, ro
                         contract_blocks_split(contract))
         payload = build_payload(kind, bucket=bucket, raw_key=file.raw_key, feed=contract.name, name=file.name,
                                 arrived=file.arrived.isoformat(), contract=_contract_json(contract),
-                                file_id=file.file_id, sha256=file.sha256 if kind == "process_file" else None)
+                                file_id=file.file_id, sha256=file.sha256 if kind == "process_file" else None,
+                                schema_baseline=schema_baseline if kind == "process_file" else None)
         result = invoker(function, payload)
         outcome, calls = outcome_from_summary(s3, bucket, result.payload), [result]
     outcome.outputs["lambda"] = {"route": chosen.reason, "invocations": len(calls),
@@ -217,15 +220,18 @@ def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, ro
 
 
 def process_routed(s3: Any, bucket: str, contract: Contract, row: dict[str, Any], *, arrived: date,
-                   invoker: Invoker | None) -> FileOutcome:
-    """One claimed file, in the worker or on Lambda as the contract's heavy settings say."""
+                   invoker: Invoker | None, schema_baseline: dict[str, Any] | None = None) -> FileOutcome:
+    """One claimed file, in the worker or on Lambda as the contract's heavy settings say. `schema_baseline`: the
+    feed's current schema version, for the drift check (filegate.pipeline.schema_check); files split across
+    several Lambda invocations (over FILEGATE_HEAVY_PART_BYTES) are not checked yet."""
     chosen = route(contract, name=row["name"], size_bytes=row.get("size_bytes"))
     if chosen.to_lambda and invoker is not None:
-        return run_on_lambda(invoker, s3, bucket, contract, row, arrived=arrived, chosen=chosen)
+        return run_on_lambda(invoker, s3, bucket, contract, row, arrived=arrived, chosen=chosen,
+                             schema_baseline=schema_baseline)
     if chosen.to_lambda:
         if file_format(contract, row["name"]) in LAMBDA_ONLY_FORMATS:
             raise RuntimeError(f"{row['name']}: {chosen.reason}, but no Lambda invoker is configured here")
         log.warning("%s: %s, but no Lambda invoker is configured: processing in the worker", row["name"],
                     chosen.reason)
     return process_raw_file(s3, bucket, contract, raw_key=row["raw_key"], name=row["name"], arrived=arrived,
-                            registered_sha256=row.get("sha256"))
+                            registered_sha256=row.get("sha256"), schema_baseline=schema_baseline)

@@ -16,6 +16,7 @@ from filegate.contracts.model import Contract
 from filegate.contracts.targets import target_dsn
 from filegate.loading.postgres import LoadError, load_postgres
 from filegate.pipeline.engine import EngineResult, run_engine
+from filegate.pipeline.schema_check import check_schema
 from filegate.storage import keys
 from filegate.storage.s3 import download_with_sha256, put_json, upload_file
 
@@ -72,14 +73,17 @@ def load_destinations(contract: Contract, result: EngineResult, *, sha256: str,
 
 def process_raw_file(s3: Any, bucket: str, contract: Contract, *, raw_key: str, name: str,
                      arrived: date, work_root: Path | None = None, db_url: str | None = None,
-                     registered_sha256: str | None = None) -> FileOutcome:
+                     registered_sha256: str | None = None,
+                     schema_baseline: dict[str, Any] | None = None) -> FileOutcome:
     """Downloads the raw object once, hashing it on the way; with `registered_sha256` other content raises
-    ObjectChanged before anything is parsed or published."""
+    ObjectChanged before anything is parsed or published. `schema_baseline` is the feed's current schema version
+    (filegate.pipeline.schema_check): a drifted file under `schema_drift: freeze` is quarantined unpublished."""
     with tempfile.TemporaryDirectory(prefix="filegate-", dir=work_root) as tmp:
         work_dir = Path(tmp)
         local = work_dir / "raw"
         sha256, _ = download_with_sha256(s3, bucket, raw_key, local, expected_sha256=registered_sha256)
         result = run_engine(contract, local, arrived=arrived, work_dir=work_dir, name=name)
+        check_schema(contract, result, schema_baseline)
         loaded = load_destinations(contract, result, sha256=sha256, db_url=db_url)
         outputs = publish(s3, bucket, contract, result, name=name, sha256=sha256, raw_key=raw_key,
                           arrived=arrived, loaded=loaded)
