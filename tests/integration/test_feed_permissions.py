@@ -220,6 +220,15 @@ class TestFabAuthManager:
         assert get(client, admin, f"feeds/trains/{what}").status_code == 200
         assert get(client, admin, f"feeds/nosuchfeed/{what}").status_code == 404
 
+    @pytest.mark.parametrize("path", ["transactions", "transactions/summary"])
+    def test_transactions_need_the_marketplace_dag(self, client, admin, limited, path) -> None:
+        refused = get(client, limited, path, seller="S0001")
+        assert refused.status_code == 403
+        assert "read permission on the DAG process_marketplace" in refused.json()["detail"]
+        # past the permission check: this store has no marketplace table yet, and the answer says so
+        allowed = get(client, admin, path, seller="S0001")
+        assert allowed.status_code == 404 and "no file of feed 'marketplace' has been loaded" in allowed.text
+
     def test_reports_need_daily_report_and_every_feed(self, client, admin, limited) -> None:
         day = REPORT_DAY.isoformat()
         paths = ["reports", f"reports/{day}", f"reports/{day}/report.html", f"reports/{day}/failures.csv"]
