@@ -76,7 +76,8 @@ def marketplace_rows(count: int, seed: int = 2, bad_every: int = 0) -> str:
 
 # ------------------------------------------------------------------------------------------------ events (ndjson)
 
-def events(count: int = 200, seed: int = 3, broken: bool = False) -> bytes:
+def events(count: int = 200, seed: int = 3, broken: bool = False, session: bool = False) -> bytes:
+    """`session`: every event also carries a session_id, a field the feed has not seen (schema drift)."""
     rnd = random.Random(seed)
     lines = []
     for i in range(count):
@@ -86,6 +87,8 @@ def events(count: int = 200, seed: int = 3, broken: bool = False) -> bytes:
                  "properties": {"path": f"/p/{rnd.randrange(100)}", "ab": [rnd.random() < 0.5, 1.50]}}
         if event["event_type"] == "purchase":
             event["value"] = round(rnd.uniform(5, 200), 2)
+        if session:
+            event["session_id"] = f"s_{rnd.getrandbits(24):06x}"
         line = json.dumps(event)
         if broken and i % 3 == 0:
             line = line[: len(line) // 2]  # cut in half: not JSON
@@ -233,6 +236,7 @@ SAMPLES_BY_PATH: dict[str, Callable[[], bytes]] = {
     "marketplace/marketplace_2026-11-21_bad_prices.csv": lambda: marketplace_rows(200, seed=6, bad_every=4).encode(),
     "events/events_2026-11-20.ndjson": events,
     "events/events_2026-11-20_broken.ndjson": lambda: events(90, seed=7, broken=True),
+    "events/events_2026-11-21_with_session.ndjson": lambda: events(120, seed=11, session=True),
     "shipments/shipments_2026-11-20.json": lambda: json.dumps(shipments(), indent=1).encode(),
     "shipments/shipments_2026-11-20_truncated.json": lambda: json.dumps(shipments(), indent=1).encode()[:-900],
     "stock_levels/stock_2026-11-20.tsv": stock_levels,

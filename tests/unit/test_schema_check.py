@@ -36,7 +36,8 @@ def test_an_inferred_file_schema_is_its_columns_in_order_with_types_and_nullabil
 
 
 def test_a_declared_file_schema_takes_the_contracts_types_and_keeps_extra_columns_as_text(tmp_path: Path) -> None:
-    declared = contract(columns=[{"name": "amount", "type": "decimal", "nullable": False}, {"name": "id", "type": "int"}])
+    declared = contract(columns=[{"name": "amount", "type": "decimal", "nullable": False},
+                                 {"name": "id", "type": "int"}])
     result = run(declared, tmp_path, "id,amount,extra\n1,2.50,a\n")
     assert result.file_schema == [
         {"name": "id", "type": "int", "nullable": True, "declared": True},

@@ -98,6 +98,14 @@ def wait_for_dags(stack: Stack, token: str, dag_ids: set[str]) -> None:
         time.sleep(2)
 
 
+def _drift_as_expected(item: Mapping[str, Any], drift: Mapping[str, Any] | None) -> bool:
+    """A file with `drift: [kinds]` in expected.yaml must have a drift record with exactly those kinds of change;
+    the others are not checked (a feed's first files may differ from one another)."""
+    if "drift" not in item:
+        return True
+    return drift is not None and sorted({c["kind"] for c in drift["changes"]}) == sorted(item["drift"])
+
+
 def main() -> int:
     import boto3
 
@@ -149,12 +157,16 @@ def main() -> int:
         print(f"\nSample files ({elapsed:.0f} s from first drop to last terminal status):")
     for item, row in results:
         status = row["status"] if row else "not registered"
-        good = status == item["expect"]
+        drift = store.schemas.drift_of(row["id"]) if row else None
+        good = status == item["expect"] and _drift_as_expected(item, drift)
         ok &= good
         label = "ok " if good else ("..." if status not in TERMINAL else "BAD")
         print(f"  {label} {item['file']:<45} {status:<12} (expected {item['expect']})")
         if row and row["error"]:
             print(f"      reason: {row['error']}")
+        if drift or "drift" in item:
+            print(f"      schema drift ({drift['action'] if drift else 'none'}; expected "
+                  f"{', '.join(item.get('drift') or ['none'])}): {drift['summary'] if drift else 'no drift record'}")
     with urllib.request.urlopen(f"{env['FILEGATE_API_URL']}/_stub/stats", timeout=5) as resp:
         stats = json.loads(resp.read())
     print(f"\nStub API received {stats['records_received']} records in {stats['requests']} requests since it "
