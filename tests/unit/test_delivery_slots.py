@@ -3,6 +3,7 @@ counts for, and a slot's state."""
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -165,3 +166,21 @@ def test_files_after_the_grace_make_a_missed_slot_late_with_the_delay() -> None:
     came = T + timedelta(hours=3, minutes=5)
     result = evaluate(expected_at=T, deadline_at=D, files=1, arrivals=[came], now=came + timedelta(minutes=1))
     assert result.state == SlotState.LATE and result.delay_seconds == (3 * 60 + 5) * 60
+
+
+def test_the_make_run_sample_feed_misses_a_slot_in_any_week() -> None:
+    """`make run` checks that stock_levels has a missed slot in the last week (include/samples/expected.yaml):
+    true on any day of the year, since no sample file is its closing count."""
+    from pathlib import Path
+
+    from filegate.contracts.loader import get_contract
+
+    contract = get_contract("stock_levels")
+    assert contract.expect is not None
+    samples = [p.name for p in (Path(__file__).resolve().parents[2] / "include" / "samples" / "stock_levels").iterdir()]
+    for n in range(0, 400, 3):
+        now = utc(2026, 12, 1, 5) + timedelta(days=n, hours=n % 24)
+        week = slots_between(contract.name, contract.expect, contract.source.pattern, now - timedelta(days=7), now)
+        past_due = [s for s in week if s.deadline_at < now]
+        assert past_due, f"no slot past its deadline in the week before {now}"
+        assert not any(fnmatch.fnmatchcase(name, s.pattern) for s in week for name in samples)

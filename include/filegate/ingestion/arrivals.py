@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from filegate.contracts.model import Contract
+from filegate.schedule.watch import note_arrivals
 from filegate.settings import file_workers
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
@@ -81,6 +82,7 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
 
     # Reading (hashing) the objects runs several at a time; registering stays in key order, so that of two
     # files with the same content the first by name is the original, whatever the timing.
+    registered: list[int] = []
     with ThreadPoolExecutor(max_workers=file_workers(), thread_name_prefix="filegate-register") as pool:
         for key, (found, arrival) in zip(fresh, pool.map(read, fresh), strict=True):
             registration = store.register(
@@ -89,9 +91,11 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
                 arrived_on=keys.arrival_date_from_raw_key(key), source_path=arrival.source_path,
                 params=arrival.row_params, job_params=arrival.processing_params,
             )
+            registered.append(registration.file_id)
             if registration.status == Status.DOWNLOADED:
                 to_queue.append(registration.file_id)
             log.info("registered %s as file #%s (%s)", key, registration.file_id, registration.status)
+    note_arrivals(store, contract, registered)  # expected deliveries: a late file turns its slot late at once
     return store.queue(to_queue, actor) if to_queue else []
 
 

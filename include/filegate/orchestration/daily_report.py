@@ -20,7 +20,8 @@ DOC = """
 
 One report per UTC day about the files that **arrived** that day (the run's data interval), per feed and in
 total: files by status; rows in, valid and rejected; the top quality issues; API success rate and latency
-percentiles (p50/p95/p99); processing latency percentiles (arrival → terminal status); failures with reasons.
+percentiles (p50/p95/p99); processing latency percentiles (arrival → terminal status); failures with reasons;
+the expected-delivery slots due that day (feeds with `expect:`) and their state: arrived, late, missed.
 
 **Output:** `s3://<bucket>/reports/<yyyy-mm-dd>/report.html` (charts as inline SVG, no external resources),
 `report.json`, `report.csv` (one row per feed + a TOTAL row) and `failures.csv`. Re-running a day overwrites
@@ -76,7 +77,8 @@ overwrites the folder. Returns the S3 keys and the totals.""")
 
             start, end = context["data_interval_start"], context["data_interval_end"]
             period = Period(start, end)
-            report = compute_daily_report(StatusQueries(status_store().dsn), start.date(), period=period)
+            store = status_store()
+            report = compute_daily_report(StatusQueries(store.dsn), start.date(), period=period, slots=store.slots)
             bucket = load_settings().bucket
             keys = publish_report(s3_client(), bucket, report)
             log.info("%s", headline(report))

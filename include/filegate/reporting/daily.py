@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from filegate.status.queries import FAILURE_STATUSES, FileFilter, Period, StatusQueries
+from filegate.status.slot_ledger import SlotLedger
 
 MAX_FAILURES_LISTED = 200
 TOP_ISSUES = 10
+DELIVERY_STATES = ("missed", "late", "expected", "arrived")
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class DailyReport:
     top_issues: list[dict[str, Any]]
     failures: list[dict[str, Any]]
     failures_total: int
+    deliveries: list[dict[str, Any]] = field(default_factory=list)  # expected-delivery slots due in the period
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -51,11 +54,16 @@ class DailyReport:
             "top_issues": self.top_issues,
             "failures": self.failures,
             "failures_total": self.failures_total,
+            "deliveries": self.deliveries,
+            "deliveries_by_state": {state: n for state in DELIVERY_STATES
+                                    if (n := sum(1 for d in self.deliveries if d["state"] == state))},
         }
 
 
-def compute_daily_report(queries: StatusQueries, day: date, *, period: Period | None = None) -> DailyReport:
-    """`period` defaults to the UTC day; the DAG passes its run's data interval."""
+def compute_daily_report(queries: StatusQueries, day: date, *, period: Period | None = None,
+                         slots: SlotLedger | None = None) -> DailyReport:
+    """`period` defaults to the UTC day; the DAG passes its run's data interval. With `slots`, the report lists
+    the expected-delivery slots whose time falls in the period."""
     period = period or Period.days(day)
     failures = queries.list_files(FileFilter(statuses=FAILURE_STATUSES, period=period), limit=MAX_FAILURES_LISTED)
     listed = [
@@ -67,7 +75,17 @@ def compute_daily_report(queries: StatusQueries, day: date, *, period: Period | 
     issues = [{**i, "rows": int(i["rows"]), "files": int(i["files"])}
               for i in queries.top_issues(period, limit=TOP_ISSUES)]
     return DailyReport(day=day, period=period, generated_at=datetime.now(UTC), feeds=queries.feed_stats(period),
-                       top_issues=issues, failures=listed, failures_total=failures.total)
+                       top_issues=issues, failures=listed, failures_total=failures.total,
+                       deliveries=_deliveries(slots, period) if slots is not None else [])
+
+
+def _deliveries(slots: SlotLedger, period: Period) -> list[dict[str, Any]]:
+    # Slots are stored by local day: a day either side covers every time zone, then the period decides.
+    rows = slots.between(period.start.date() - timedelta(days=1), period.end.date() + timedelta(days=1))
+    return [{"feed": r["feed"], "expected_at": r["expected_at"].isoformat(), "local_day": r["local_day"].isoformat(),
+             "state": r["state"], "files_expected": r["files_expected"], "pattern": r["pattern"],
+             "files": [f["name"] for f in r["files"]], "delay_seconds": r["delay_seconds"]}
+            for r in rows if period.start <= r["expected_at"] < period.end]
 
 
 def headline(report: DailyReport) -> str:

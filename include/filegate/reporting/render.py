@@ -222,6 +222,17 @@ def to_html(report: DailyReport, *, links: dict[str, str] | None = None) -> str:
                       f'<th class="text">status</th><th class="text">reason</th></tr>{failures}</table>'
                       + (f"<p>… and {more:,} more (see the JSON).</p>" if more > 0 else "")) if failures else \
         '<p class="empty">No failures.</p>'
+    deliveries = "".join(
+        f'<tr class="slot {_e(d["state"])}"><td class="text">{_e(d["feed"])}</td>'
+        f'<td class="text">{_e(d["expected_at"])}</td>'
+        f'<td class="text">{_e(d["state"])}</td><td>{_num(len(d["files"]))} of {_num(d["files_expected"])}</td>'
+        f'<td>{_num((d["delay_seconds"] or 0) / 60, 0)}</td><td class="text">{_e(", ".join(d["files"]))}</td></tr>'
+        for d in report.deliveries
+    )
+    deliveries_table = ('<table><tr><th class="text">feed</th><th class="text">slot (UTC)</th><th class="text">state'
+                        '</th><th>files</th><th>delay min</th><th class="text">files that came</th></tr>'
+                        f"{deliveries}</table>") if deliveries else \
+        '<p class="empty">No expected delivery was due on this day.</p>'
     link_html = " · ".join(f'<a href="{_e(href)}">{_e(name)}</a>' for name, href in (links or {}).items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Filegate daily report {_e(report.day.isoformat())}</title>
@@ -250,5 +261,7 @@ def to_html(report: DailyReport, *, links: dict[str, str] | None = None) -> str:
 {issues_table}
 <h2>Failures ({_num(report.failures_total)})</h2>
 {failures_table}
+<h2>Expected deliveries</h2>
+{deliveries_table}
 </body></html>
 """

@@ -90,9 +90,10 @@ def local_time(row: dict[str, Any], timezone: str) -> str:
 
 def announce(store: StatusStore, contracts: dict[str, Contract], publish: Callable[[Alert], bool], *,
              now: datetime, calendar_url: str | None = None) -> tuple[int, int]:
-    """One alert per slot whose `late` or `missed` state is not announced yet; (sent, skipped)."""
+    """One alert per slot of `contracts` whose `late` or `missed` state is not announced yet; (sent, skipped).
+    A feed whose contract lost its `expect:` block is not watched any more, so its old slots stay quiet."""
     sent = skipped = 0
-    for row in store.slots.unannounced():
+    for row in store.slots.unannounced(contracts):
         contract = contracts.get(row["feed"])
         timezone = contract.expect.timezone if contract and contract.expect else "UTC"
         if row["state"] == SlotState.MISSED and row["deadline_at"] < now - ALERT_MAX_AGE:

@@ -74,11 +74,12 @@ class SlotLedger:
                 " ELSE missed_at END WHERE id = %(id)s",
                 {"state": state, "satisfied": satisfied_at, "delay": delay_seconds, "id": slot_id})
 
-    def unannounced(self) -> list[dict[str, Any]]:
-        """Late and missed slots whose current state has not been alerted yet, oldest change first."""
+    def unannounced(self, feeds: Collection[str]) -> list[dict[str, Any]]:
+        """Late and missed slots of `feeds` whose current state has not been alerted yet, oldest change first."""
         with self._tx() as cur:
             cur.execute(f"SELECT s.*, {_FILES} FROM delivery_slot s WHERE s.state IN ('late', 'missed')"
-                        " AND s.alerted_state IS DISTINCT FROM s.state ORDER BY s.state_changed_at, s.id")
+                        " AND s.alerted_state IS DISTINCT FROM s.state AND s.feed = ANY(%s)"
+                        " ORDER BY s.state_changed_at, s.id", (sorted(feeds),))
             return cur.fetchall()
 
     def mark_announced(self, slot_id: int, state: str) -> None:

@@ -13,7 +13,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,33 @@ def _drift_as_expected(item: Mapping[str, Any], drift: Mapping[str, Any] | None)
     return drift is not None and sorted({c["kind"] for c in drift["changes"]}) == sorted(item["drift"])
 
 
+def wait_for_deliveries(store: Any, wanted: list[dict[str, Any]]) -> bool:
+    """Waits until each feed listed under `deliveries:` in expected.yaml has a slot of the last week in the
+    expected state (the watch_deliveries DAG records them every 3 minutes); prints each feed's slots."""
+    if not wanted:
+        return True
+    today = datetime.now(UTC).date()
+    progress = Progress("expected deliveries")
+    while True:
+        slots = {w["feed"]: store.slots.between(today - timedelta(days=7), today + timedelta(days=1), feed=w["feed"])
+                 for w in wanted}
+        states = {w["feed"]: ("ok" if any(s["state"] == w["expect"] for s in slots[w["feed"]])
+                              else f"no {w['expect']} slot yet") for w in wanted}
+        if all(v == "ok" for v in states.values()) or progress.stalled:
+            break
+        if line := progress.observe(states):
+            print(line, flush=True)
+        time.sleep(2)
+    print("\nExpected deliveries (watch_deliveries DAG; the Filegate page's Deliveries tab shows the calendar):")
+    for w in wanted:
+        counts = Counter(s["state"] for s in slots[w["feed"]])
+        label = "ok " if states[w["feed"]] == "ok" else "BAD"
+        print(f"  {label} {w['feed']:<20} slots of the last week: "
+              f"{', '.join(f'{n} {st}' for st, n in sorted(counts.items())) or 'none recorded'} "
+              f"(expected at least one {w['expect']})")
+    return all(v == "ok" for v in states.values())
+
+
 def main() -> int:
     import boto3
 
@@ -114,9 +141,11 @@ def main() -> int:
 
     stack = Stack()
     env = stack.env()
-    plan = yaml.safe_load((SAMPLES / "expected.yaml").read_text())["phases"]
+    samples_plan = yaml.safe_load((SAMPLES / "expected.yaml").read_text())
+    plan, deliveries = samples_plan["phases"], samples_plan.get("deliveries") or []
     token = login_token(stack.ctx)
-    wait_for_dags(stack, token, {f"process_{f['feed']}" for phase in plan for f in phase})
+    wait_for_dags(stack, token, {f"process_{f['feed']}" for phase in plan for f in phase}
+                  | ({"watch_deliveries"} if deliveries else set()))
     s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     store = StatusStore.connect(env["FILEGATE_DB_URL"])
@@ -167,6 +196,7 @@ def main() -> int:
         if drift or "drift" in item:
             print(f"      schema drift ({drift['action'] if drift else 'none'}; expected "
                   f"{', '.join(item.get('drift') or ['none'])}): {drift['summary'] if drift else 'no drift record'}")
+    ok &= wait_for_deliveries(store, deliveries)
     with urllib.request.urlopen(f"{env['FILEGATE_API_URL']}/_stub/stats", timeout=5) as resp:
         stats = json.loads(resp.read())
     print(f"\nStub API received {stats['records_received']} records in {stats['requests']} requests since it "
