@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean lambda-package lambda-verify fuzz screenshots
+.PHONY: help setup run stop status test test-unit test-dags test-integration lint bench clean lambda-package lambda-verify fuzz screenshots chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ fuzz: setup ## fuzz the readers for FUZZ_SECONDS (600) and run the hostile corpu
 	FILEGATE_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) tests/hostile/test_hostile_fuzz.py -q; fuzzed=$$?; \
 	FILEGATE_HOSTILE_SCALE=$(FILEGATE_HOSTILE_SCALE) $(PYTEST) tests/hostile/test_hostile_corpus.py -q; \
 	corpus=$$?; exit $$(( fuzzed || corpus ))
+
+FILEGATE_CHAOS_FILES ?= 10000
+chaos: setup ## chaos run: FILEGATE_CHAOS_FILES (10000) files over 4 feeds under faults, then the auditor (docs/chaos.md)
+	FILEGATE_CHAOS_FILES=$(FILEGATE_CHAOS_FILES) $(BIN)/python tests/chaos/harness.py
 
 screenshots: setup ## run the browser test (needs Debian's chromium) and refresh docs/images/ (overview, a file, the API docs)
 	FILEGATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_browser.py -q

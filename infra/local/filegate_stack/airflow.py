@@ -137,14 +137,7 @@ class AirflowComponent(Component):
             )
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{log_tail(migrate_log)}")
-        commands = {
-            "airflow-api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(ctx.ports.airflow)],
-            # --skip-serve-logs: the log server would bind 0.0.0.0; the api-server reads local log files.
-            "airflow-scheduler": [airflow, "scheduler", "--skip-serve-logs"],
-            "airflow-dag-processor": [airflow, "dag-processor"],
-            "airflow-triggerer": [airflow, "triggerer", "--skip-serve-logs"],
-        }
-        records = {name: self.launch(ctx, name, argv, env) for name, argv in commands.items()}
+        records = {name: self.launch(ctx, name, argv, env) for name, argv in _commands(ctx).items()}
 
         def all_healthy() -> bool:
             for name, record in records.items():
@@ -158,5 +151,20 @@ class AirflowComponent(Component):
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"airflow is up but the admin login failed: HTTP {exc.code}") from exc
 
+    def relaunch(self, ctx: StackContext, process: str) -> None:
+        """Starts one of the Airflow processes again (after it died), as `start` launched it."""
+        self.launch(ctx, process, _commands(ctx)[process], {**ctx.base_env(), **airflow_env(ctx)})
+
     def urls(self, ctx: StackContext) -> dict[str, str]:
         return {"ui": airflow_url(ctx)}
+
+
+def _commands(ctx: StackContext) -> dict[str, list[str]]:
+    airflow = venv_bin("airflow")
+    return {
+        "airflow-api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(ctx.ports.airflow)],
+        # --skip-serve-logs: the log server would bind 0.0.0.0; the api-server reads local log files.
+        "airflow-scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "airflow-dag-processor": [airflow, "dag-processor"],
+        "airflow-triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+    }
