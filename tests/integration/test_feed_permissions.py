@@ -78,6 +78,29 @@ def report_published(local_stack, perms_db, seeded) -> date:
     return REPORT_DAY
 
 
+SLOT_DAY = date(2026, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def slots_seeded(perms_db, seeded) -> None:
+    """One missed delivery slot per feed on SLOT_DAY, and a late one with its file (the calendar's cells)."""
+    from datetime import UTC, datetime, time, timedelta
+
+    store = StatusStore.connect(perms_db[0])
+    for feed in FEEDS:
+        for hour, state in ((6, "missed"), (18, "late")):
+            at = datetime.combine(SLOT_DAY, time(hour), UTC)
+            row = {"feed": feed, "expected_at": at, "deadline_at": at + timedelta(hours=1), "local_day": SLOT_DAY,
+                   "pattern": f"{feed}_*.csv", "files_expected": 1}
+            store.slots.add([row])
+            if state == "late":
+                store.slots.attach(row, seeded[feed][0], at + timedelta(hours=3))
+        for slot in store.slots.open_slots(feed):
+            late = slot["expected_at"].hour == 18
+            store.slots.set_state(slot["id"], "late" if late else "missed", delay_seconds=10_800 if late else None,
+                                  satisfied_at=slot["expected_at"] + timedelta(hours=3) if late else None)
+
+
 def bearer(client: TestClient, user: str) -> dict[str, str]:
     response = client.post("/auth/token", json={"username": user, "password": PASSWORDS[user]})
     assert response.status_code == 201, response.text
@@ -208,7 +231,7 @@ class TestFabAuthManager:
         assert get(client, limited, f"files/{own}{suffix}").status_code == 200
         assert get(client, admin, f"files/{other}{suffix}").status_code == 200
 
-    @pytest.mark.parametrize("what", ["summary", "aggregates"])
+    @pytest.mark.parametrize("what", ["summary", "aggregates", "schemas"])
     def test_summary_and_aggregates_need_the_feeds_dag(self, client, admin, limited, what) -> None:
         refused = get(client, limited, f"feeds/trains/{what}")
         assert refused.status_code == 403
@@ -257,6 +280,21 @@ class TestFabAuthManager:
         # admin may trigger: the file checks pass, and this metadata database has no reprocess_files DAG
         missing = client.post("/filegate/api/reprocess", json={"file_ids": [other]}, headers=admin)
         assert missing.status_code == 409 and "reprocess_files" in missing.json()["detail"]
+
+    def test_delivery_slots_follow_the_feeds_dags(self, client, admin, limited, slots_seeded, seeded) -> None:
+        day = SLOT_DAY.isoformat()
+        mine = get(client, limited, "deliveries", since=day, until=day).json()
+        assert {(s["feed"], s["state"]) for s in mine["slots"]} == {("orders", "missed"), ("orders", "late")}
+        late = next(s for s in mine["slots"] if s["state"] == "late")
+        assert late["delay_seconds"] == 10_800 and [f["file_id"] for f in late["files"]] == [seeded["orders"][0]]
+        assert mine["feeds"] == []  # stock_levels has an expect: block, but its DAG is not readable to limited
+        refused = get(client, limited, "deliveries", feed="trains")
+        assert refused.status_code == 403 and "process_trains" in refused.json()["detail"]
+        everything = get(client, admin, "deliveries", since=day, until=day).json()
+        assert {s["feed"] for s in everything["slots"]} == {"orders", "trains"}
+        assert "stock_levels" in {f["feed"] for f in everything["feeds"]}
+        nobody = get(client, bearer(client, "nobody"), "deliveries", since=day, until=day).json()
+        assert nobody["slots"] == [] and nobody["feeds"] == []
 
     def test_page_and_identity_still_open_to_every_user(self, client) -> None:
         nobody = bearer(client, "nobody")
