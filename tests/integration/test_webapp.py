@@ -72,9 +72,9 @@ def viewer_token(client) -> str:
 ENDPOINTS = ["/filegate/api/me", "/filegate/api/files", "/filegate/api/files/1", "/filegate/api/files/1/history",
              "/filegate/api/files/1/api-calls", "/filegate/api/files/1/quality", "/filegate/api/counts",
              "/filegate/api/errors", "/filegate/api/feeds", "/filegate/api/feeds/orders/summary",
-             "/filegate/api/feeds/orders/aggregates", "/filegate/api/reports", "/filegate/api/reports/2026-11-20",
+             "/filegate/api/feeds/orders/aggregates", "/filegate/api/feeds/orders/schemas", "/filegate/api/reports", "/filegate/api/reports/2026-11-20",
              "/filegate/openapi.json", "/filegate/docs", "/filegate/static/app.js", "/filegate/api/series",
-             "/filegate/api/files/1/download/raw", "/filegate/static/docs.js",
+             "/filegate/api/files/1/download/raw", "/filegate/static/docs.js", "/filegate/api/deliveries",
              "/filegate/static/swagger/swagger-ui-bundle.js"]
 
 
@@ -191,6 +191,36 @@ def test_file_detail_with_steps_and_log_links(client, admin, seeded) -> None:
     assert client.get(f"/filegate/api/files/{file_id}/history", headers=admin).json() == detail["history"]
     assert client.get("/filegate/api/files/999999999", headers=admin).status_code == 404
     assert client.get("/filegate/api/files/999999999/quality", headers=admin).status_code == 404
+
+
+def test_file_detail_shows_schema_drift_and_the_feed_lists_its_schema_versions(client, admin, local_stack) -> None:
+    """`pdfs` files never carry a tabular schema of their own: these versions meet no other test's processing."""
+    store = StatusStore.connect(local_stack.db_url)
+    ids = [seed_file(store, ACTOR, feed="pdfs", raw_key=f"raw/pdfs/2026/11/21/drift_{n}.csv", name=f"drift_{n}.csv",
+                     sha256=f"drift-{n:064d}"[-64:], size_bytes=10, target=Status.PROCESSED, rows=(1, 1),
+                     latency_ms=1.0) for n in range(2)]
+    v1 = [{"name": "id", "type": "int", "nullable": False, "declared": False}]
+    v2 = [*v1, {"name": "note", "type": "string", "nullable": True, "declared": False}]
+    drift = {"policy": "warn", "verdict": "warn", "from_version": 1, "summary": "1 schema change from version 1: "
+             "column note added at position 2 (string, nullable)",
+             "changes": [{"kind": "added", "column": "note", "message": "column note added at position 2 (string, "
+                                                                      "nullable)", "type": "string", "position": 2}]}
+    assert store.schemas.record(ids[0], "pdfs", v1, accepted=True) == 1
+    assert store.schemas.record(ids[1], "pdfs", v2, accepted=True, drift=drift) == 2
+
+    plain = client.get(f"/filegate/api/files/{ids[0]}", headers=admin).json()
+    assert plain["schema_drift"] is None
+    detail = client.get(f"/filegate/api/files/{ids[1]}", headers=admin).json()["schema_drift"]
+    assert (detail["action"], detail["from_version"], detail["to_version"], detail["policy"]) == ("warned", 1, 2,
+                                                                                                  "warn")
+    assert detail["changes"] == drift["changes"] and detail["columns"] == v2
+
+    history = client.get("/filegate/api/feeds/pdfs/schemas", headers=admin).json()
+    assert (history["feed"], history["policy"], history["current"]) == ("pdfs", "warn", 2)
+    assert [(v["version"], v["file_id"], v["file_name"]) for v in history["versions"]] == [
+        (1, ids[0], "drift_0.csv"), (2, ids[1], "drift_1.csv")]
+    assert history["versions"][1]["columns"] == v2
+    assert client.get("/filegate/api/feeds/nosuchfeed/schemas", headers=admin).status_code == 404
 
 
 def test_counts_errors_and_feed_summary(client, admin, seeded, local_stack) -> None:
@@ -564,3 +594,42 @@ def test_api_docs_are_served_without_a_cdn(client, admin) -> None:
     assert client.get("/filegate/static/swagger/redoc.standalone.js", headers=admin).status_code in (404, 422)
     assert client.get("/filegate/static/swagger/index.js", headers=admin).status_code == 404
     assert "SwaggerUIBundle" in client.get("/filegate/static/docs.js", headers=admin).text
+
+
+def test_deliveries_give_the_calendar_days_feeds_and_slots(client, admin, local_stack) -> None:
+    """stock_levels (its contract expects a closing count every business day at 06:00 Berlin time): a missed
+    slot and a late one whose file came three hours after it, on two local days of the calendar."""
+    from datetime import UTC, date, datetime, time, timedelta
+
+    store = StatusStore.connect(local_stack.db_url)
+    days = [date(2026, 11, 2), date(2026, 11, 3)]  # Monday, Tuesday: 06:00 CET is 05:00 UTC
+    rows = [{"feed": "stock_levels", "expected_at": datetime.combine(d, time(5), UTC),
+             "deadline_at": datetime.combine(d, time(6), UTC), "local_day": d,
+             "pattern": f"stock_{d}_close.tsv", "files_expected": 1} for d in days]
+    store.slots.add(rows)
+    late_file = store.register(feed="stock_levels", source="s3", raw_key="raw/stock_levels/2026/11/03/late.tsv",
+                               name="stock_2026-11-03_close.tsv", sha256="d" * 64, size_bytes=5, actor=ACTOR)
+    store.slots.attach(rows[1], late_file.file_id, rows[1]["expected_at"] + timedelta(hours=3))
+    for slot in store.slots.open_slots("stock_levels"):
+        if slot["local_day"] == days[0]:
+            store.slots.set_state(slot["id"], "missed", satisfied_at=None, delay_seconds=None)
+        elif slot["local_day"] == days[1]:
+            store.slots.set_state(slot["id"], "late", satisfied_at=slot["expected_at"] + timedelta(hours=3),
+                                  delay_seconds=10_800)
+    response = client.get("/filegate/api/deliveries", params={"since": "2026-11-02", "until": "2026-11-04",
+                                                               "feed": "stock_levels"}, headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["days"] == ["2026-11-02", "2026-11-03", "2026-11-04"]
+    [feed] = body["feeds"]
+    assert (feed["feed"], feed["timezone"], feed["schedule"]) == ("stock_levels", "Europe/Berlin",
+                                                                  "mon, tue, wed, thu, fri at 06:00")
+    by_day = {s["local_day"]: s for s in body["slots"]}
+    assert by_day["2026-11-02"]["state"] == "missed" and by_day["2026-11-02"]["local_time"] == "06:00 CET"
+    assert by_day["2026-11-03"]["state"] == "late" and by_day["2026-11-03"]["delay_seconds"] == 10_800
+    assert [f["name"] for f in by_day["2026-11-03"]["files"]] == ["stock_2026-11-03_close.tsv"]
+    bad = client.get("/filegate/api/deliveries", params={"since": "2026-11-05", "until": "2026-11-01"}, headers=admin)
+    assert bad.status_code == 422 and "is after" in bad.text
+    spec = client.get("/filegate/openapi.json", headers=admin).json()
+    assert "/api/deliveries" in spec["paths"]
+    assert "DeliverySlot" in spec["components"]["schemas"]

@@ -87,3 +87,36 @@ def test_a_renamed_column_is_recognised_by_its_values_from_the_profile(tmp_path:
     check_schema(contract("evolve"), result, baseline)
     assert [(c["kind"], c["column"], c["evidence"]) for c in result.schema_drift["changes"]] == [
         ("renamed", "total", "same values")]
+
+
+def test_the_make_run_samples_show_the_drift_expected_yaml_names(tmp_path: Path) -> None:
+    """Each sample with `drift:` in expected.yaml, against the schema of the last earlier processed sample of its
+    feed (the feed's version when make run drops it), shows exactly those kinds of change."""
+    from datetime import date
+
+    import yaml
+
+    from filegate.contracts import get_contract
+    from filegate.pipeline.engine import run_engine
+
+    samples = Path(__file__).resolve().parents[2] / "include" / "samples"
+    plan = [item for phase in yaml.safe_load((samples / "expected.yaml").read_text())["phases"] for item in phase]
+    checked = 0
+    for n, item in enumerate(plan):
+        if "drift" not in item:
+            continue
+        earlier = [i for i in plan[:n] if i["feed"] == item["feed"] and i["expect"] == "processed"]
+        assert earlier, f"{item['file']}: no earlier processed sample of feed {item['feed']} to drift from"
+        feed = get_contract(item["feed"])
+        results = []
+        for sample in (earlier[-1], item):
+            work = tmp_path / sample["file"].replace("/", "_")
+            work.mkdir()
+            results.append(run_engine(feed, samples / sample["file"], arrived=date(2026, 11, 21), work_dir=work,
+                                      name=Path(sample["file"]).name))
+        baseline, drifted = results
+        check_schema(feed, drifted, {"version": 1, "columns": baseline.file_schema})
+        assert drifted.status == item["expect"]
+        assert drifted.schema_drift is not None and drifted.schema_drift["kinds"] == sorted(item["drift"])
+        checked += 1
+    assert checked >= 1
