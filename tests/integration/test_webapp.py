@@ -72,7 +72,8 @@ def viewer_token(client) -> str:
 ENDPOINTS = ["/filegate/api/me", "/filegate/api/files", "/filegate/api/files/1", "/filegate/api/files/1/history",
              "/filegate/api/files/1/api-calls", "/filegate/api/files/1/quality", "/filegate/api/counts",
              "/filegate/api/errors", "/filegate/api/feeds", "/filegate/api/feeds/orders/summary",
-             "/filegate/api/feeds/orders/aggregates", "/filegate/api/feeds/orders/schemas", "/filegate/api/reports", "/filegate/api/reports/2026-11-20",
+             "/filegate/api/feeds/orders/aggregates", "/filegate/api/feeds/orders/schemas", "/filegate/api/reports",
+             "/filegate/api/reports/2026-11-20",
              "/filegate/openapi.json", "/filegate/docs", "/filegate/static/app.js", "/filegate/api/series",
              "/filegate/api/files/1/download/raw", "/filegate/static/docs.js", "/filegate/api/deliveries",
              "/filegate/static/swagger/swagger-ui-bundle.js"]
