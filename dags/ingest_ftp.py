@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from filegate.contracts import load_contracts
-from filegate.orchestration.ingest_ftp import build_ingest_ftp_dag
+from filegate.orchestration.ingest_remote import build_ingest_dag
 
 for _contract in load_contracts():
     if _contract.source.kind == "ftp":
-        globals()[f"ingest_ftp_{_contract.name}"] = build_ingest_ftp_dag(_contract)
+        globals()[f"ingest_ftp_{_contract.name}"] = build_ingest_dag(_contract)

@@ -1,4 +1,4 @@
-"""A real local stack (Postgres, moto, Lambda endpoint, FTP, stub API; not Airflow) for integration tests."""
+"""A real local stack (Postgres, moto, Lambda endpoint, FTP, SFTP, stub API; not Airflow) for integration tests."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ TEST_FUNCTIONS = {
     # A real Filegate handler with a 1 s timeout: the Lambda timeout path through awslambdaric (test_lambda_runtime).
     "fg-process-file-1s": {"handler": "filegate.lambdas.process_file.handler", "timeout": 1, "memory": 512},
 }
-COMPONENTS = ["postgres", "moto", "lambda", "ftp", "stub_api"]
+COMPONENTS = ["postgres", "moto", "lambda", "ftp", "sftp", "stub_api"]
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
-from psycopg.rows import dict_row
+from pickup_checks import DAY, FAST, actor, drop, history, no_multipart_uploads, raw_keys, rows, rows_all
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import FTPHandler
@@ -28,13 +26,10 @@ from filegate.contracts.model import Contract
 from filegate.ingestion.ftp import FtpEndpoint, FtpSession, usable_remote_name
 from filegate.ingestion.pickup import list_ready, pick_up
 from filegate.ingestion.retry import RetryPolicy
-from filegate.status.store import Actor, StatusStore
+from filegate.status.store import StatusStore
 
 pytestmark = pytest.mark.integration
-DAY = date(2026, 11, 22)
-FAST = RetryPolicy(attempts=3, base_delay_s=0.05, max_delay_s=0.1)
-ACTOR = Actor(dag_id="ingest_ftp_test", run_id="test-run", task_id="copy_files", try_number=1)
-OLD = (time.time() - 3600, time.time() - 3600)
+ACTOR = actor("ingest_ftp_test")
 
 
 def contract(feed: str, directory: str, **ftp: Any) -> Contract:
@@ -59,31 +54,6 @@ def store(local_stack) -> StatusStore:
 def endpoint(local_stack, *, tls: bool = False, port: int | None = None) -> FtpEndpoint:
     return FtpEndpoint(host="127.0.0.1", port=port or local_stack.ftp_port, user=local_stack.ftp_user,
                        password=local_stack.ftp_password, tls=tls, ca_file=str(local_stack.ftp_cert), timeout_s=10)
-
-
-def drop(folder: Path, name: str, body: bytes, *, old: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(body)
-    if old:
-        os.utime(path, OLD)
-    return path
-
-
-def rows(db_url: str, feed: str) -> dict[str, dict[str, Any]]:
-    with psycopg.connect(db_url, row_factory=dict_row) as conn:
-        found = conn.execute("SELECT * FROM file WHERE feed = %s ORDER BY id", (feed,)).fetchall()
-    return {r["source_path"]: r for r in found}
-
-
-def history(db_url: str, file_id: int) -> list[str]:
-    with psycopg.connect(db_url, row_factory=dict_row) as conn:
-        events = conn.execute("SELECT to_status FROM file_event WHERE file_id = %s ORDER BY id", (file_id,))
-        return [e["to_status"] for e in events.fetchall()]
-
-
-def raw_keys(s3: Any, bucket: str, feed: str) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"raw/{feed}/").get("Contents", []))
 
 
 def run_pickup(local_stack, s3, store, feed: Contract, *, tls: bool = False, port: int | None = None,
@@ -299,10 +269,6 @@ def flaky_server(local_stack) -> Iterator[int]:
     yield from serve(local_stack.ftp_root, local_stack.ftp_user, local_stack.ftp_password, abstracted_fs=FlakyFS)
 
 
-def no_multipart_uploads(s3: Any, bucket: str) -> bool:
-    return not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
-
-
 @pytest.mark.parametrize("kill_control", [False, True], ids=["data-reset", "session-killed"])
 def test_connection_dropped_mid_transfer_is_retried(local_stack, s3, store, flaky_server, kill_control) -> None:
     feed = contract(f"pick_drop_{int(kill_control)}", f"/drop{int(kill_control)}")
@@ -414,11 +380,6 @@ def test_keep_mode_never_copies_twice_and_reuses_a_crashed_copy(local_stack, s3,
     _, third = run_pickup(local_stack, s3, store, feed)
     assert len(third.downloaded) == 1
     assert len(rows_all(local_stack.db_url, feed.name)) == 2
-
-
-def rows_all(db_url: str, feed: str) -> list[dict[str, Any]]:
-    with psycopg.connect(db_url, row_factory=dict_row) as conn:
-        return conn.execute("SELECT * FROM file WHERE feed = %s ORDER BY id", (feed,)).fetchall()
 
 
 def test_object_left_by_a_crashed_attempt_is_reused(local_stack, s3, store) -> None:

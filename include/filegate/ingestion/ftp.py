@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
+from filegate.ingestion.remote import RemoteFile, usable_remote_name
+
 log = logging.getLogger(__name__)
 BLOCK_SIZE = 1 << 20
 
@@ -38,21 +40,11 @@ class FtpEndpoint:
     def describe(self) -> str:
         return f"{'ftps' if self.tls else 'ftp'}://{self.user}@{self.host}:{self.port}"
 
+    def session(self) -> FtpSession:
+        return FtpSession(self)
 
-@dataclass(frozen=True)
-class RemoteFile:
-    """One plain file in the watched directory, as the listing saw it."""
-
-    name: str
-    path: str
-    size: int
-    modified: datetime | None
-
-    @property
-    def identity(self) -> str:
-        """Path, size and time: a file replaced on the server under the same name is a new arrival."""
-        stamp = self.modified.strftime("%Y%m%d%H%M%S") if self.modified else "-"
-        return f"{self.path}|{self.size}|{stamp}"
+    def refused(self, exc: BaseException) -> bool:
+        return reply_code(exc) == "550"
 
 
 def reply_code(exc: BaseException) -> str | None:
@@ -62,13 +54,6 @@ def reply_code(exc: BaseException) -> str | None:
         if len(text) >= 3 and text[:3].isdigit():
             return text[:3]
     return None
-
-
-def usable_remote_name(name: str) -> bool:
-    """Names we will RETR/RENAME on the server. A listing entry with a separator could address files outside
-    the watched directory (a hostile or buggy server), and CR/LF/NUL cannot travel on the control connection.
-    Other odd characters are fine here: the S3 key is sanitised separately (keys.safe_name)."""
-    return bool(name) and name not in {".", ".."} and not any(ch in name for ch in "/\r\n\x00")
 
 
 def _parse_mdtm(value: str) -> datetime | None:

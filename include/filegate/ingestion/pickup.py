@@ -1,5 +1,5 @@
-"""FTP/FTPS pickup: list the feed's directory, copy each fully written file to raw/ exactly once, register it,
-then archive or delete it on the server.
+"""Pickup from a partner's server (FTP/FTPS or SFTP, see filegate.ingestion.remote): list the feed's directory,
+copy each fully written file to raw/ exactly once, register it, then archive or delete it on the server.
 
 Guarantees, file by file:
 - never a half-written file: a file is copied only if its size (and time, where the server gives one) did not
@@ -24,9 +24,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.ingestion.ftp import FtpEndpoint, FtpSession, RemoteFile, reply_code, usable_remote_name
+from filegate.ingestion.remote import RemoteEndpoint, RemoteFile, RemoteSession, usable_remote_name
 from filegate.ingestion.retry import FileStillGrowing, FileVanished, RetryPolicy, describe, retryable
 from filegate.ingestion.transfer import S3StreamWriter, StoredObject
+from filegate.schedule.watch import note_arrivals
 from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, Registration, StatusStore
 from filegate.storage import keys
@@ -75,16 +76,16 @@ def remote_file_from_dict(data: dict[str, Any]) -> RemoteFile:
     return RemoteFile(data["name"], data["path"], int(data["size"]), modified)
 
 
-def list_ready(session: FtpSession, contract: Contract, *, sleep: Callable[[float], None] = time.sleep) -> Listing:
+def list_ready(session: RemoteSession, contract: Contract, *, sleep: Callable[[float], None] = time.sleep) -> Listing:
     """Matching files whose size (and time) held still for `stable_seconds`; the others are still being written
     and wait for a later run. With stable_seconds 0 the listing is trusted as is (for partners who upload under
     a temporary name and rename when done)."""
-    ftp = _ftp_settings(contract)
-    first = session.list_files(ftp.directory, contract.source.pattern)
-    if ftp.stable_seconds <= 0 or not first:
+    remote = _remote_settings(contract)
+    first = session.list_files(remote.directory, contract.source.pattern)
+    if remote.stable_seconds <= 0 or not first:
         return Listing(ready=first, growing=[])
-    sleep(ftp.stable_seconds)
-    second = {f.name: f for f in session.list_files(ftp.directory, contract.source.pattern)}
+    sleep(remote.stable_seconds)
+    second = {f.name: f for f in session.list_files(remote.directory, contract.source.pattern)}
     ready, growing = [], []
     for before in first:
         after = second.get(before.name)
@@ -101,10 +102,11 @@ def batches(files: Iterable[RemoteFile], size: int) -> list[list[dict[str, Any]]
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _ftp_settings(contract: Contract) -> Any:
-    if contract.source.kind != "ftp" or contract.source.ftp is None:
-        raise ValueError(f"feed {contract.name} is not an FTP feed (source.kind {contract.source.kind})")
-    return contract.source.ftp
+def _remote_settings(contract: Contract) -> Any:
+    settings = contract.source.remote
+    if settings is None:
+        raise ValueError(f"feed {contract.name} is not picked up from a server (source.kind {contract.source.kind})")
+    return settings
 
 
 def raw_key_for(contract: Contract, day: date, remote_name: str) -> str:
@@ -132,9 +134,9 @@ def _with_suffix(key: str, n: int) -> str:
 
 @dataclass
 class _Batch:
-    """One task instance's work: a shared FTP session (reconnected after any error) and shared clients."""
+    """One task instance's work: a shared server session (reconnected after any error) and shared clients."""
 
-    endpoint: FtpEndpoint
+    endpoint: RemoteEndpoint
     contract: Contract
     s3: Any
     bucket: str
@@ -143,19 +145,20 @@ class _Batch:
     policy: RetryPolicy
     day: date
     sleep: Callable[[float], None]
-    session: FtpSession | None = None
+    open_session: RemoteSession | None = None
     archive_ready: bool = False
 
-    def ftp(self) -> FtpSession:
-        if self.session is None:
-            self.session = FtpSession(self.endpoint)
-            self.session.connect()
-        return self.session
+    def session(self) -> RemoteSession:
+        if self.open_session is None:
+            session = self.endpoint.session()
+            session.connect()
+            self.open_session = session
+        return self.open_session
 
     def drop_session(self) -> None:
-        if self.session is not None:
-            self.session.close()
-            self.session = None
+        if self.open_session is not None:
+            self.open_session.close()
+            self.open_session = None
             self.archive_ready = False
 
     def with_retries(self, what: str, action: Callable[[], Any]) -> Any:
@@ -174,7 +177,7 @@ class _Batch:
         raise AssertionError("unreachable")
 
 
-def pick_up(endpoint: FtpEndpoint, contract: Contract, files: Iterable[RemoteFile], *, s3: Any, bucket: str,
+def pick_up(endpoint: RemoteEndpoint, contract: Contract, files: Iterable[RemoteFile], *, s3: Any, bucket: str,
             store: StatusStore, actor: Actor, last_try: bool = True, policy: RetryPolicy | None = None,
             today: date | None = None, sleep: Callable[[float], None] = time.sleep) -> PickupReport:
     """Copies each listed file to raw/<feed>/<today>/, registers it and archives/deletes it on the server.
@@ -182,7 +185,7 @@ def pick_up(endpoint: FtpEndpoint, contract: Contract, files: Iterable[RemoteFil
     One file's failure never stops the batch. Files that failed with a retryable error are left in
     `report.retry` unless this is the last try, where they get a `failed` row; the caller raises so that
     Airflow retries the task (files already copied are recognised and skipped)."""
-    _ftp_settings(contract)
+    _remote_settings(contract)
     batch = _Batch(endpoint, contract, s3, bucket, store, actor, policy or RetryPolicy(),
                    today or datetime.now(UTC).date(), sleep)
     report = PickupReport()
@@ -203,7 +206,7 @@ def _pick_up_one(batch: _Batch, remote: RemoteFile, rows: list[dict[str, Any]], 
                  last_try: bool) -> None:
     contract = batch.contract
     if not usable_remote_name(remote.name):
-        report.failed[remote.path] = f"remote name {remote.name!r} cannot be addressed safely over FTP"
+        report.failed[remote.path] = f"remote name {remote.name!r} cannot be addressed safely on the server"
         return
     copied = [r for r in rows if (r.get("params") or {}).get("source_identity") == remote.identity]
     if copied:
@@ -217,6 +220,7 @@ def _pick_up_one(batch: _Batch, remote: RemoteFile, rows: list[dict[str, Any]], 
         key, existing = _choose_key(batch, remote, failed_pickup)
         stored = existing or batch.with_retries(f"copy {remote.path}", lambda: _copy(batch, remote, key))
         registration = _register(batch, remote, stored, failed_pickup)
+        note_arrivals(batch.store, contract, [registration.file_id])  # expected deliveries (filegate.schedule)
     except FileStillGrowing as exc:
         log.info("%s: %s; left for a later run", remote.path, exc)
         report.still_growing.append(remote.path)
@@ -247,9 +251,9 @@ def _failure_reason(batch: _Batch, remote: RemoteFile, exc: BaseException) -> st
         return str(exc)
     attempts = f" after {batch.policy.attempts} attempt(s)" if retryable(exc) else ""
     reason = f"could not copy {remote.path} from {batch.endpoint.describe()}{attempts}: {describe(exc)}"
-    if reply_code(exc) == "550":
+    if batch.endpoint.refused(exc):
         try:
-            if batch.ftp().size(remote.path) is None:
+            if batch.session().size(remote.path) is None:
                 return f"{remote.path} vanished from {batch.endpoint.describe()} between listing and download"
         except Exception:  # the server is unwell; the original reason stands
             batch.drop_session()
@@ -293,7 +297,7 @@ def _label_key(batch: _Batch, remote: RemoteFile, failed_pickup: dict[str, Any] 
 
 
 def _copy(batch: _Batch, remote: RemoteFile, key: str) -> StoredObject:
-    session = batch.ftp()
+    session = batch.session()
     writer = S3StreamWriter(batch.s3, batch.bucket, key, expected_size=remote.size,
                             metadata=s3_metadata.source_metadata(remote.identity))
     with writer:
@@ -302,7 +306,7 @@ def _copy(batch: _Batch, remote: RemoteFile, key: str) -> StoredObject:
         except FileStillGrowing:
             raise
         except Exception as exc:
-            if reply_code(exc) == "550" and session.size(remote.path) is None:
+            if batch.endpoint.refused(exc) and session.size(remote.path) is None:
                 raise FileVanished(f"{remote.path} vanished from {batch.endpoint.describe()} between listing and "
                                    "download") from exc
             raise
@@ -337,17 +341,16 @@ def _register(batch: _Batch, remote: RemoteFile, stored: StoredObject,
 def _housekeeping(batch: _Batch, remote: RemoteFile, report: PickupReport) -> None:
     """Archive or delete on the server. A failure here loses nothing (the copy is registered): the file is
     recognised as already copied next run, and housekeeping is tried again."""
-    ftp = batch.contract.source.ftp
-    assert ftp is not None
-    if ftp.after_download == "keep":
+    settings = _remote_settings(batch.contract)
+    if settings.after_download == "keep":
         return
 
     def act() -> None:
-        session = batch.ftp()
-        if ftp.after_download == "delete":
+        session = batch.session()
+        if settings.after_download == "delete":
             session.delete(remote.path)
             return
-        folder = posixpath.join(ftp.directory, ftp.archive_directory)
+        folder = posixpath.join(settings.directory, settings.archive_directory)
         if not batch.archive_ready:
             session.ensure_directory(folder)
             batch.archive_ready = True
@@ -355,24 +358,24 @@ def _housekeeping(batch: _Batch, remote: RemoteFile, report: PickupReport) -> No
         try:
             session.rename(remote.path, target)
         except Exception as exc:
-            if reply_code(exc) != "550" or session.size(remote.path) is None:
+            if not batch.endpoint.refused(exc) or session.size(remote.path) is None:
                 raise
             # Some servers refuse to overwrite: keep both, the later one stamped.
             session.rename(remote.path, f"{target}.{datetime.now(UTC):%Y%m%dT%H%M%S}")
 
     try:
-        batch.with_retries(f"{ftp.after_download} {remote.path}", act)
+        batch.with_retries(f"{settings.after_download} {remote.path}", act)
     except Exception as exc:
-        if reply_code(exc) == "550" and _gone(batch, remote):
+        if batch.endpoint.refused(exc) and _gone(batch, remote):
             return  # already archived/deleted by an earlier try of this task
-        reason = f"{ftp.after_download} failed: {describe(exc)}"
+        reason = f"{settings.after_download} failed: {describe(exc)}"
         log.warning("%s: %s (the copy is safe; retried next run)", remote.path, reason)
         report.housekeeping_errors[remote.path] = reason
 
 
 def _gone(batch: _Batch, remote: RemoteFile) -> bool:
     try:
-        return batch.ftp().size(remote.path) is None
+        return batch.session().size(remote.path) is None
     except Exception:
         batch.drop_session()
         return False

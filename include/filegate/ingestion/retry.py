@@ -21,6 +21,11 @@ class FileStillGrowing(RuntimeError):
     """More bytes arrived than the stable listing showed: the writer resumed; pick it up on a later run."""
 
 
+class HostKeyRefused(RuntimeError):
+    """The SSH server's host key is not the one the connection expects (or there is none to compare with).
+    Possibly a man in the middle: never accepted, never retried; the reason names the host and fingerprints."""
+
+
 class IncompleteTransfer(RuntimeError):
     """The transfer ended with fewer bytes than the listing showed (a dropped connection, a truncated read)."""
 
@@ -49,14 +54,16 @@ def describe(exc: BaseException) -> str:
 
 
 def retryable(exc: BaseException) -> bool:
-    """Worth another attempt: transient replies, dropped connections, timeouts, TLS errors, S3 errors, and
+    """Worth another attempt: transient replies, dropped connections, timeouts, TLS and SSH errors, S3 errors, and
     permanent 5xx replies too (a partner's permission slip is fixed in minutes as often as not), all within the
-    same attempt budget. A vanished or still-growing file is never retried in this run."""
-    if isinstance(exc, FileVanished | FileStillGrowing):
+    same attempt budget. A vanished or still-growing file, or a wrong host key, is never retried in this run."""
+    if isinstance(exc, FileVanished | FileStillGrowing | HostKeyRefused):
         return False
-    return isinstance(exc, ftplib.Error | EOFError | OSError | IncompleteTransfer) or _is_botocore_error(exc)
+    return isinstance(exc, ftplib.Error | EOFError | OSError | IncompleteTransfer) or _is_client_library_error(exc)
 
 
-def _is_botocore_error(exc: BaseException) -> bool:
+def _is_client_library_error(exc: BaseException) -> bool:
+    """S3 client errors, and paramiko's SSHException family (a dropped SSH transport, a failed handshake),
+    recognised by module so this module imports neither library."""
     module = type(exc).__module__ or ""
-    return module.startswith(("botocore", "boto3", "s3transfer", "urllib3"))
+    return module.startswith(("botocore", "boto3", "s3transfer", "urllib3", "paramiko"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from filegate.contracts.model import Contract
@@ -13,6 +14,8 @@ from filegate.status.store import StatusStore
 log = logging.getLogger(__name__)
 AWS_CONN_ID = "aws_default"
 DB_CONN_ID = "filegate_db"
+TRUE = {"true", "1", "yes", "on"}
+FALSE = {"false", "0", "no", "off"}
 
 
 def _connection(conn_id: str) -> Any | None:
@@ -100,3 +103,83 @@ def api_target(contract: Contract) -> ApiTarget | None:
     log.info("API target for feed %s: %s (auth %s, concurrency %d, rate limit %s/s)", contract.name, target.url,
              auth_type, target.concurrency, target.rate_limit_per_s or "none")
     return target
+
+
+def server_endpoint(contract: Contract) -> Any:
+    """The FTP/FTPS or SFTP endpoint of a feed picked up from a partner's server (filegate.ingestion.remote)."""
+    if contract.source.kind == "ftp" and contract.source.ftp is not None:
+        return ftp_endpoint(contract.source.ftp.conn_id, contract.source.ftp.tls)
+    if contract.source.kind == "sftp" and contract.source.sftp is not None:
+        return sftp_endpoint(contract.source.sftp.conn_id)
+    raise ValueError(f"feed {contract.name} is not picked up from a server (source.kind {contract.source.kind})")
+
+
+def ftp_endpoint(conn_id: str, tls: bool) -> Any:
+    """An FtpEndpoint from the Airflow connection `conn_id` (conn type ftp or ftps).
+
+    TLS is on when the contract says `tls: true`, the connection type is `ftps` or its extra has `"tls": true`.
+    Extras: `passive` (default true), `ca_file` (else FILEGATE_FTP_CA_FILE, else the system CAs), `timeout`."""
+    from filegate.ingestion.ftp import FtpEndpoint
+
+    conn = _required_connection(conn_id, "FTP")
+    extra = conn.extra_dejson or {}
+    _mask(conn.password)
+    return FtpEndpoint(
+        host=conn.host, port=int(conn.port or 21), user=conn.login or "anonymous", password=conn.password or "",
+        tls=tls or conn.conn_type == "ftps" or str(extra.get("tls", "")).lower() in TRUE,
+        ca_file=extra.get("ca_file") or os.environ.get("FILEGATE_FTP_CA_FILE") or None,
+        passive=str(extra.get("passive", "true")).lower() not in FALSE,
+        timeout_s=float(extra.get("timeout", 60)),
+    )
+
+
+def sftp_endpoint(conn_id: str) -> Any:
+    """An SftpEndpoint from the Airflow SSH/SFTP connection `conn_id`, read the way the SSH provider reads it.
+
+    Fields: host, port (22), login, password. Extras: `host_key` (required: the server's public key, e.g.
+    `ssh-ed25519 AAAA…`) with `no_host_key_check` false, `private_key` (PEM/OpenSSH text) or `key_file`,
+    `private_key_passphrase`, `conn_timeout`. A host key is never learned: without one the pickup refuses."""
+    from filegate.ingestion.sftp import SftpEndpoint
+
+    conn = _required_connection(conn_id, "SFTP")
+    extra = conn.extra_dejson or {}
+    host_key = str(extra.get("host_key") or "").strip()
+    if not host_key:
+        raise RuntimeError(f"SFTP connection {conn_id!r} has no host_key extra: put the server's public host key "
+                           "there (e.g. from `ssh-keyscan -t ed25519 <host>`, checked with the partner); "
+                           "Filegate never accepts an unknown host key")
+    if str(extra.get("no_host_key_check", "false")).lower() not in FALSE:
+        raise RuntimeError(f"SFTP connection {conn_id!r} sets no_host_key_check; Filegate always verifies the host "
+                           "key: set it to false")
+    private_key = extra.get("private_key") or None
+    if not private_key and extra.get("key_file"):
+        with open(str(extra["key_file"]), encoding="utf-8") as handle:
+            private_key = handle.read()
+    passphrase = extra.get("private_key_passphrase") or None
+    _mask(conn.password, passphrase, private_key)
+    return SftpEndpoint(
+        host=conn.host, host_key=host_key, port=int(conn.port or 22), user=conn.login or "",
+        password=conn.password or None, private_key=private_key, key_passphrase=passphrase,
+        timeout_s=float(extra.get("conn_timeout") or extra.get("timeout") or 60), conn_id=conn_id,
+    )
+
+
+def _required_connection(conn_id: str, protocol: str) -> Any:
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    if not conn.host:
+        raise RuntimeError(f"{protocol} connection {conn_id!r} has no host")
+    return conn
+
+
+def callback_secret(conn_id: str) -> bytes:
+    """The HMAC secret that signs a feed's callbacks: the password of the Airflow connection `conn_id` (any type;
+    on MWAA, from Secrets Manager like every connection)."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    if not conn.password:
+        raise RuntimeError(f"callback signing connection {conn_id!r} has no password: set the shared secret there")
+    _mask(conn.password)
+    return str(conn.password).encode()

@@ -58,6 +58,14 @@ class StackPaths:
         return self.home / "ftp"
 
     @property
+    def sftp_root(self) -> Path:
+        return self.home / "sftp"
+
+    @property
+    def ssh(self) -> Path:
+        return self.stack / "ssh"
+
+    @property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
@@ -76,5 +84,5 @@ class StackPaths:
         return self.logs / f"{process}.log"
 
     def ensure(self) -> None:
-        for folder in (self.pids, self.logs, self.ftp_root, self.airflow_home):
+        for folder in (self.pids, self.logs, self.ftp_root, self.sftp_root, self.airflow_home):
             folder.mkdir(parents=True, exist_ok=True)

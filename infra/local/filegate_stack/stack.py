@@ -16,11 +16,11 @@ from filegate_stack.moto import MotoComponent
 from filegate_stack.paths import StackPaths, default_home
 from filegate_stack.postgres import PostgresComponent
 from filegate_stack.procs import log_tail
-from filegate_stack.services import FtpComponent, LambdaComponent, StubApiComponent
+from filegate_stack.services import FtpComponent, LambdaComponent, SftpComponent, StubApiComponent
 
 logger = logging.getLogger(__name__)
 
-COMPONENT_NAMES = ("postgres", "moto", "lambda", "ftp", "stub_api", "airflow")
+COMPONENT_NAMES = ("postgres", "moto", "lambda", "ftp", "sftp", "stub_api", "airflow")
 ALIASES = {"stub-api": "stub_api", "stub": "stub_api", "pg": "postgres", "aws": "moto"}
 
 
@@ -49,6 +49,7 @@ def _build_components() -> dict[str, Component]:
         MotoComponent(),
         LambdaComponent(),
         FtpComponent(),
+        SftpComponent(),
         StubApiComponent(),
         AirflowComponent(),
     ]
