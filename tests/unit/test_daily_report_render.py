@@ -60,3 +60,19 @@ def test_notification_fits_sns() -> None:
     subject, message = notification(date(2026, 11, 20), report().totals, "bucket", keys, "http://ui/x")
     assert len(subject) < 100 and json.loads(message)["report"]["report.html"] == \
         "s3://bucket/reports/2026-11-20/report.html"
+
+
+def test_the_days_delivery_slots_are_listed_escaped_with_their_delay() -> None:
+    slots = [{"feed": "stock_levels", "expected_at": "2026-11-20T05:00:00+00:00", "local_day": "2026-11-20",
+              "state": "late", "files_expected": 1, "pattern": "stock_*.tsv", "files": [EVIL + ".tsv"],
+              "delay_seconds": 5400},
+             {"feed": "stock_levels", "expected_at": "2026-11-20T17:00:00+00:00", "local_day": "2026-11-20",
+              "state": "missed", "files_expected": 2, "pattern": "stock_*.tsv", "files": [], "delay_seconds": None}]
+    base = report()
+    with_slots = DailyReport(**{**base.__dict__, "deliveries": slots})
+    html = to_html(with_slots)
+    assert "<h2>Expected deliveries</h2>" in html and '<tr class="slot late">' in html
+    assert "<td>90</td>" in html and "0 of 2" in html and "<script>" not in html
+    body = json.loads(to_json(with_slots))
+    assert body["deliveries_by_state"] == {"missed": 1, "late": 1} and len(body["deliveries"]) == 2
+    assert "No expected delivery was due on this day." in to_html(base)
