@@ -3,7 +3,7 @@
 Each service runs the same in-repo server the no-Docker stack runs (infra/local/filegate_stack), bound to 0.0.0.0
 inside its container (FILEGATE_BIND_HOST) so the other containers reach it by service name:
 
-    python infra/docker/compose_services.py aws-init | lambda | ftp | stub-api
+    python infra/docker/compose_services.py aws-init | lambda | ftp | sftp | stub-api
 """
 
 from __future__ import annotations
@@ -63,13 +63,30 @@ def ftp() -> int:
                             "--passive-ports", os.environ.get("FILEGATE_FTP_PASSIVE_PORTS", "30000-30009")])
 
 
+def sftp() -> int:
+    """Keys persist in the repository mount (.filegate/ is ignored by git), so the host key pinned in the
+    connection (FILEGATE_SFTP_HOST_KEY in .env, which compose interpolates) stays valid across restarts."""
+    from filegate_stack import sftp_server
+    from filegate_stack.ssh_keys import ensure_ssh_keys
+
+    root = Path(os.environ.get("FILEGATE_SFTP_ROOT", "/tmp/sftp"))
+    keys = Path(os.environ.get("FILEGATE_SFTP_KEYS", "/opt/filegate/.filegate/compose-ssh"))
+    host_key = ensure_ssh_keys(keys).host_public
+    if os.environ.get("FILEGATE_SFTP_HOST_KEY", "").strip() != host_key:
+        print(f"The Airflow connection filegate_sftp must pin this server's host key: put\n"
+              f"  FILEGATE_SFTP_HOST_KEY='{host_key}'\ninto .env (compose) or airflow_settings.yaml (Astro) and "
+              "restart Airflow; until then SFTP pickups are refused.", flush=True)
+    return sftp_server.main(["--port", os.environ.get("FILEGATE_SFTP_PORT", "2222"), "--root", str(root),
+                             "--keys", str(keys)])
+
+
 def stub_api() -> int:
     from filegate_stack import stub_api as api
 
     return api.main(["--port", os.environ.get("FILEGATE_STUB_API_PORT", "8150")])
 
 
-SERVICES = {"aws-init": aws_init, "lambda": lambda_endpoint, "ftp": ftp, "stub-api": stub_api}
+SERVICES = {"aws-init": aws_init, "lambda": lambda_endpoint, "ftp": ftp, "sftp": sftp, "stub-api": stub_api}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in SERVICES:

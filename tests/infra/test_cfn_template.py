@@ -127,7 +127,7 @@ def test_connection_secrets_match_the_connection_ids_the_code_uses(template: dic
 
     names = {r["Properties"]["Name"] for r in _resources(template, "AWS::SecretsManager::Secret").values()}
     expected = {DB_CONN_ID} | {c.destinations.api.conn_id for c in load_contracts() if c.destinations.api}
-    expected |= {c.source.ftp.conn_id for c in load_contracts() if c.source.ftp}
+    expected |= {c.source.remote.conn_id for c in load_contracts() if c.source.remote}
     assert {f"airflow/connections/{conn_id}" for conn_id in expected} <= names
     db = template["Resources"]["Database"]["Properties"]
     assert db["PubliclyAccessible"] is False and db["StorageEncrypted"] is True

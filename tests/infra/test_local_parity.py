@@ -27,7 +27,7 @@ from filegate_stack.aws_resources import ACCOUNT_ID, ALERT_TOPIC, REGION
 
 AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 ASTRO_SERVICES = ("scheduler", "dag-processor", "api-server", "triggerer")
-SUPPORT_SERVICES = ("moto", "aws-init", "lambda", "ftp", "stub-api")
+SUPPORT_SERVICES = ("moto", "aws-init", "lambda", "ftp", "sftp", "stub-api")
 # client_env keys that only make sense on the developer's machine (paths, generated secrets).
 MACHINE_LOCAL = {"FILEGATE_HOME", "FILEGATE_FTP_CA_FILE", "FILEGATE_AIRFLOW_DB_URL", "FILEGATE_STUB_API_TOKEN"}
 
@@ -43,12 +43,12 @@ def _client_env_keys() -> set[str]:
 
 
 def _conn_ids() -> set[str]:
-    ids = {AWS_CONN_ID, DB_CONN_ID, "filegate_api", "filegate_ftp"}
+    ids = {AWS_CONN_ID, DB_CONN_ID, "filegate_api", "filegate_ftp", "filegate_sftp"}
     for contract in load_contracts():
         if contract.destinations.api:
             ids.add(contract.destinations.api.conn_id)
-        if contract.source.ftp:
-            ids.add(contract.source.ftp.conn_id)
+        if contract.source.remote:
+            ids.add(contract.source.remote.conn_id)
     return ids
 
 
@@ -99,7 +99,7 @@ def test_endpoints_in_the_environment_point_at_the_services_that_listen_there(co
     assert listens(*target(aws["extra"]["service_config"]["lambda"]["endpoint_url"]))
     assert listens(*target(env["AWS_ENDPOINT_URL"])) and listens(*target(env["AWS_ENDPOINT_URL_LAMBDA"]))
     assert listens(*target(env["FILEGATE_API_URL"]))
-    for conn_id in ("FILEGATE_API", "FILEGATE_FTP"):
+    for conn_id in ("FILEGATE_API", "FILEGATE_FTP", "FILEGATE_SFTP"):
         conn = json.loads(env[f"AIRFLOW_CONN_{conn_id}"])
         assert listens(conn["host"], conn["port"]), conn_id
     db = json.loads(env["AIRFLOW_CONN_FILEGATE_DB"])
@@ -115,7 +115,7 @@ def test_support_services_run_existing_entry_points(compose: dict[str, Any]) -> 
         from compose_services import SERVICES
     finally:
         sys.path.pop(0)
-    for name in ("aws-init", "lambda", "ftp", "stub-api"):
+    for name in ("aws-init", "lambda", "ftp", "sftp", "stub-api"):
         command = compose["services"][name]["command"]
         assert command[:2] == ["python", "infra/docker/compose_services.py"] and command[2] in SERVICES
     assert (ROOT / "infra" / "docker" / "Dockerfile").is_file()
@@ -138,7 +138,7 @@ def test_airflow_settings_define_every_connection_against_the_override_services(
     override = _load("docker-compose.override.yml")["services"]
     connections = {c["conn_id"]: c for c in _load("airflow_settings.yaml")["airflow"]["connections"]}
     assert _conn_ids() <= set(connections)
-    for conn_id in ("filegate_api", "filegate_ftp"):
+    for conn_id in ("filegate_api", "filegate_ftp", "filegate_sftp"):
         conn = connections[conn_id]
         assert conn["conn_port"] in _published(override[conn["conn_host"]]), conn_id
     assert connections["filegate_db"]["conn_host"] == "filegate-db"

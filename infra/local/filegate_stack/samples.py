@@ -1,12 +1,16 @@
 """`make run`'s second half: drop the sample files into the running stack, wait for every file to reach a
 terminal status, print what happened and how to look at it. Exit 0 only if every file ended as expected.
 
+Most samples go straight to raw/ in S3; a sample marked `via: sftp` goes onto the stack's SFTP server instead, in
+its feed's directory, and `ingest_sftp_<feed>` is triggered to pick it up (host key check, copy, archive) first.
+
 The waits adapt to the machine: they print progress while files (or DAGs) still move and give up only when
 nothing has moved for a long time, so a slow or busy laptop gets the same answer as a fast one, later."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import urllib.request
@@ -133,6 +137,53 @@ def wait_for_deliveries(store: Any, wanted: list[dict[str, Any]]) -> bool:
     return all(v == "ok" for v in states.values())
 
 
+@dataclass
+class Drop:
+    """One dropped sample: how to find its status row, and rows of the same remote path from earlier runs."""
+
+    item: dict[str, Any]
+    label: str
+    find: Callable[[], dict[str, Any] | None]
+    earlier_ids: set[int] = field(default_factory=set)
+
+    def status_as_expected(self, row: dict[str, Any] | None) -> bool:
+        if row is None:
+            return False
+        if row["status"] == self.item["expect"]:
+            return True
+        # An SFTP sample always gets a new raw/ key; its content, delivered by an earlier `make run`, is then a
+        # duplicate of that earlier file, which is what Filegate must say.
+        return row["status"] == "duplicate" and row.get("duplicate_of") in self.earlier_ids
+
+
+def _trigger(stack: Stack, token: str, dag_id: str) -> None:
+    request = urllib.request.Request(
+        f"{airflow_url(stack.ctx)}/api/v2/dags/{dag_id}/dagRuns", data=json.dumps({"logical_date": None}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        resp.read()
+
+
+def _drop_on_sftp(stack: Stack, token: str, store: Any, item: dict[str, Any]) -> Drop:
+    from filegate.contracts import get_contract
+
+    server = get_contract(item["feed"]).source.sftp
+    if server is None:
+        raise SystemExit(f"expected.yaml: {item['file']} says via: sftp, but feed {item['feed']} is not an SFTP feed")
+    remote_path = f"{server.directory.rstrip('/')}/{Path(item['file']).name}"
+    earlier_ids = {row["id"] for row in store.reads.find_by_source(item["feed"], [remote_path]).get(remote_path, [])}
+    target = stack.ctx.paths.sftp_root / remote_path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SAMPLES / item["file"], target)
+    _trigger(stack, token, f"ingest_sftp_{item['feed']}")
+
+    def find() -> dict[str, Any] | None:
+        rows = store.reads.find_by_source(item["feed"], [remote_path]).get(remote_path, [])
+        return next((row for row in rows if row["id"] not in earlier_ids), None)
+
+    return Drop(item, f"sftp://127.0.0.1:{stack.ctx.ports.sftp}{remote_path}", find, earlier_ids)
+
+
 def main() -> int:
     import boto3
 
@@ -145,34 +196,39 @@ def main() -> int:
     plan, deliveries = samples_plan["phases"], samples_plan.get("deliveries") or []
     token = login_token(stack.ctx)
     wait_for_dags(stack, token, {f"process_{f['feed']}" for phase in plan for f in phase}
+                  | {f"ingest_sftp_{f['feed']}" for phase in plan for f in phase if f.get("via") == "sftp"}
                   | ({"watch_deliveries"} if deliveries else set()))
     s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     store = StatusStore.connect(env["FILEGATE_DB_URL"])
     today = datetime.now(UTC).date()
-    results: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    results: list[tuple[Drop, dict[str, Any] | None]] = []
     started = time.monotonic()
     stalled_phase: int | None = None
     for number, phase in enumerate(plan, start=1):
-        phase_keys = {}
+        drops = []
         for item in phase:
-            key = keys.raw_key(item["feed"], today, Path(item["file"]).name)
-            s3.upload_file(str(SAMPLES / item["file"]), env["FILEGATE_BUCKET"], key)
-            phase_keys[key] = item
-            print(f"phase {number}: dropped s3://{env['FILEGATE_BUCKET']}/{key}", flush=True)
+            if item.get("via") == "sftp":
+                drops.append(_drop_on_sftp(stack, token, store, item))
+            else:
+                key = keys.raw_key(item["feed"], today, Path(item["file"]).name)
+                s3.upload_file(str(SAMPLES / item["file"]), env["FILEGATE_BUCKET"], key)
+                drops.append(Drop(item, f"s3://{env['FILEGATE_BUCKET']}/{key}",
+                                  lambda key=key: store.reads.find_by_raw_keys([key]).get(key)))
+            print(f"phase {number}: dropped {drops[-1].label}", flush=True)
         progress = Progress(f"phase {number}")
         while True:
-            rows = store.reads.find_by_raw_keys(list(phase_keys))
-            if all(k in rows and rows[k]["status"] in TERMINAL for k in phase_keys):
+            rows = {drop.label: drop.find() for drop in drops}
+            if all(row is not None and row["status"] in TERMINAL for row in rows.values()):
                 break
-            if line := progress.observe({k: rows[k]["status"] if k in rows else "not registered yet"
-                                         for k in phase_keys}):
+            if line := progress.observe({label: row["status"] if row else "not registered yet"
+                                         for label, row in rows.items()}):
                 print(line, flush=True)
             if progress.stalled:
                 stalled_phase = number
                 break
             time.sleep(1)
-        results += [(item, rows.get(key)) for key, item in phase_keys.items()]
+        results += [(drop, rows[drop.label]) for drop in drops]
         if stalled_phase:
             break
     elapsed = time.monotonic() - started
@@ -184,10 +240,11 @@ def main() -> int:
         print(f"\nSample files so far ({elapsed:.0f} s since the first drop):")
     else:
         print(f"\nSample files ({elapsed:.0f} s from first drop to last terminal status):")
-    for item, row in results:
+    for drop, row in results:
+        item = drop.item
         status = row["status"] if row else "not registered"
         drift = store.schemas.drift_of(row["id"]) if row else None
-        good = status == item["expect"] and _drift_as_expected(item, drift)
+        good = drop.status_as_expected(row) and _drift_as_expected(item, drift)
         ok &= good
         label = "ok " if good else ("..." if status not in TERMINAL else "BAD")
         print(f"  {label} {item['file']:<45} {status:<12} (expected {item['expect']})")
@@ -207,7 +264,7 @@ Airflow UI:   {airflow_url(stack.ctx)}   (log in as {config.airflow_user} / {con
 File status:  .venv/bin/filegate status
 Stack:        .venv/bin/filegate-stack status   ·   stop everything with: make stop
 """)
-    expected = sum(1 for item, row in results if row and row["status"] == item["expect"])
+    expected = sum(1 for drop, row in results if drop.status_as_expected(row))
     planned = sum(len(phase) for phase in plan)
     print(f"{expected} of {planned} sample files ended as expected: " + ("OK" if ok else "FAILED"))
     return 0 if ok else 1
