@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -155,3 +156,58 @@ def test_a_redirect_is_never_followed_and_fails_the_batch(code: int) -> None:
     assert sorted((c["batch_no"], c["status_code"], c["acknowledged"]) for c in calls.rows) == [
         (1, code, False), (2, code, False)]
     assert all("never followed" in str(c["error"]) for c in calls.rows)
+
+
+# -- Retry-After ----------------------------------------------------------------------------------------------
+
+def _answers(statuses: list[tuple[int, str | None]]) -> tuple[ThreadingHTTPServer, list[float]]:
+    """A server answering each POST with the next (status, Retry-After); returns it and the request times."""
+    times: list[float] = []
+    pending = list(statuses)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            times.append(time.monotonic())
+            status, retry_after = pending.pop(0) if pending else (201, None)
+            self.send_response(status)
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server, times
+
+
+def test_a_short_retry_after_is_waited_in_the_task() -> None:
+    server, times = _answers([(429, "0.3")])
+    try:
+        target = ApiTarget(base_url=f"http://127.0.0.1:{server.server_address[1]}", endpoint="/in", backoff_s=0.01)
+        result = deliver_records([[{"id": 1}]], target, file_id=1, sha256="d" * 64, batch_size=1,
+                                 acknowledged=set(), recorder=_Calls())
+    finally:
+        server.shutdown()
+    assert result.ok and len(times) == 2 and times[1] - times[0] >= 0.3
+
+
+def test_a_long_retry_after_is_left_to_the_next_try_without_sleeping() -> None:
+    """Sleeping through a 2-minute Retry-After would hold a worker slot: the batch is handed back at once, with
+    the wait the API asked for, and the deliver step schedules its next try after it."""
+    server, times = _answers([(429, "120"), (503, "120")])
+    try:
+        target = ApiTarget(base_url=f"http://127.0.0.1:{server.server_address[1]}", endpoint="/in", backoff_s=0.01,
+                           max_wait_in_task_s=30)
+        started = time.monotonic()
+        result = deliver_records([[{"id": 1}], [{"id": 2}], [{"id": 3}]], target, file_id=1, sha256="e" * 64,
+                                 batch_size=1, acknowledged=set(), recorder=_Calls())
+    finally:
+        server.shutdown()
+    assert time.monotonic() - started < 60 and len(times) == 3  # not the 120 s asked; each batch posted once
+    assert result.retry_after_s == 120 and result.worth_retrying and result.posted == 1
+    assert "the API asked to wait 120 s: left to the next try" in result.failed[1]

@@ -52,6 +52,9 @@ class ApiTarget:
     backoff_s: float = 0.5
     max_backoff_s: float = 30.0
     max_retry_after_s: float = 300.0
+    # A longer wait (an API's Retry-After) ends this try's attempts at the batch instead of sleeping: the step
+    # hands the file to the task's next try, after that time, so a waiting delivery holds no worker slot.
+    max_wait_in_task_s: float = 30.0
     concurrency: int = 4
     rate_limit_per_s: float | None = None
     envelope: str | None = None
@@ -91,6 +94,7 @@ class DeliveryResult:
     failed: dict[int, str] = field(default_factory=dict)
     refused: set[int] = field(default_factory=set)  # failed batches the API refused (4xx): a retry cannot help
     not_attempted_from: int | None = None
+    retry_after_s: float | None = None  # the longest wait the API asked for (Retry-After) that was not slept
 
     @property
     def ok(self) -> bool:
@@ -194,6 +198,7 @@ class BatchOutcome:
     error: str | None  # None: acknowledged
     attempts: int
     refused: bool = False  # the API answered with a status not worth retrying
+    retry_after_s: float | None = None  # the API asked to wait longer than max_wait_in_task_s: not slept here
 
 
 def post_batch(session: requests.Session, target: ApiTarget, records: list[dict[str, Any]], *, key: str,
@@ -246,6 +251,9 @@ def post_batch(session: requests.Session, target: ApiTarget, records: list[dict[
                                  response_excerpt=excerpt, error=last_error)
         if not retryable:
             return BatchOutcome(last_error + " (not retried: the API refused the request)", attempt, refused=True)
+        if wait_s is not None and wait_s > target.max_wait_in_task_s:
+            last_error += f" (the API asked to wait {wait_s:.0f} s: left to the next try)"
+            return BatchOutcome(last_error, attempt, retry_after_s=wait_s)
         if attempt == target.max_attempts:
             last_error += f" (gave up after {attempt} attempts)"
             break
@@ -320,6 +328,8 @@ def deliver_records(batches: Iterable[list[dict[str, Any]]], target: ApiTarget, 
                     result.failed[batch_no] = outcome.error
                     if outcome.refused:
                         result.refused.add(batch_no)
+                    if outcome.retry_after_s is not None:
+                        result.retry_after_s = max(result.retry_after_s or 0.0, outcome.retry_after_s)
                     failed_in_a_row += 1
 
     try:
