@@ -3,6 +3,11 @@
 Any non-control path accepts records (201 {"accepted": n, "idempotency_key": key}). Control endpoints:
 GET /_stub/requests[?path=], GET /_stub/stats, POST /_stub/faults, POST /_stub/reset.
 
+An outage: POST /_stub/faults {"outage_for_s": 300} makes every request fail for the next 300 s, with
+`outage_status` (default 503) or, with outage_status 0, a connection reset; {"outage_for_s": 0} ends it.
+{"outage_on_next_request_s": 300} starts such an outage at the next request (a test's delivery, however long the
+run takes to get there).
+
 Run: python -m filegate_stack.stub_api --port 8150 --data-dir DIR
 """
 
@@ -42,6 +47,9 @@ class Faults:
     # Longer than any sane client timeout, so "timeout" faults really time out.
     timeout_s: float = 30.0
     reset_next: int = 0
+    outage_until: float = 0.0  # time.time() when the outage ends; set through outage_for_s
+    outage_status: int = 503  # 0: reset the connection instead of answering
+    outage_on_next_request_s: float = 0.0  # armed: the next request starts an outage this long
 
 
 def count_records(body: Any) -> int:
@@ -81,6 +89,12 @@ class StubState:
         with self.lock:
             faults = self.faults
             snapshot = Faults(**asdict(faults))
+            if faults.outage_on_next_request_s > 0:
+                faults.outage_until = time.time() + faults.outage_on_next_request_s
+                faults.outage_on_next_request_s = 0.0
+                snapshot = Faults(**asdict(faults))
+            if time.time() < faults.outage_until:
+                return "outage", snapshot
             if faults.reset_next > 0:
                 faults.reset_next -= 1
                 return "reset", snapshot
@@ -100,6 +114,7 @@ class StubState:
                 "records_received": sum(self.records_by_path.values()),
                 "records_by_path": dict(self.records_by_path),
                 "faults": asdict(self.faults),
+                "outage_left_s": max(self.faults.outage_until - time.time(), 0.0),
             }
 
     def reset(self) -> None:
@@ -177,14 +192,18 @@ def make_handler(state: StubState, token: str | None) -> type[BaseHTTPRequestHan
             elif method == "GET" and path == "/_stub/stats":
                 self._send(200, state.stats())
             elif method == "POST" and path == "/_stub/faults":
-                known = set(Faults.__dataclass_fields__)
+                known = set(Faults.__dataclass_fields__) | {"outage_for_s"}
                 unknown = set(body or {}) - known
                 if not isinstance(body, dict) or unknown:
                     self._send(400, {"error": f"expected a JSON object with keys from {sorted(known)}"})
                     return
                 with state.lock:
                     for key, value in body.items():
-                        setattr(state.faults, key, value)
+                        if key == "outage_for_s":
+                            state.faults.outage_until = time.time() + float(value) if value else 0.0
+                            state.faults.outage_on_next_request_s = 0.0
+                        else:
+                            setattr(state.faults, key, value)
                     current = asdict(state.faults)
                 self._send(200, current)
             elif method == "POST" and path == "/_stub/reset":
@@ -212,6 +231,14 @@ def make_handler(state: StubState, token: str | None) -> type[BaseHTTPRequestHan
             entry["fault"] = kind
             if faults.latency_ms:
                 time.sleep(faults.latency_ms / 1000)
+            if kind == "outage":
+                entry["outcome"] = f"outage {faults.outage_status or 'reset'}"
+                state.record(entry)
+                if not faults.outage_status:
+                    self._reset_connection()
+                else:
+                    self._send(faults.outage_status, {"error": "stub API outage"})
+                return
             if kind == "reset":
                 entry["outcome"] = "reset"
                 state.record(entry)
