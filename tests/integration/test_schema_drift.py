@@ -173,3 +173,20 @@ def test_concurrent_upserts_of_one_schema_never_make_two_versions(local_stack) -
     [version] = feed.versions()
     assert version["file_id"] in file_ids
     assert feed.store.schemas.current(feed.contract.name)["file_id"] == version["file_id"]
+
+
+def test_a_frozen_file_is_accepted_by_reprocessing_it_once_the_feed_evolves(local_stack) -> None:
+    """The way out docs/schema-drift.md gives: set the policy to evolve (or warn) and reprocess the file."""
+    feed = Feed(local_stack, "freeze")
+    feed.deliver(a=V1)
+    frozen = feed.deliver(b="id,amount,ordered_on,channel\n4,3.00,2026-11-22,web\n")["b"]
+    assert feed.store.reads.get_file(frozen)["status"] == Status.QUARANTINED
+
+    feed.contract = feed.contract.model_copy(update={"schema_drift": "evolve"})
+    assert feed.store.queue([frozen], feed.actor, message="reprocess: schema change accepted") == [frozen]
+    report = process_files(feed.store, feed.s3, feed.bucket, feed.contract, feed.actor, file_ids=[frozen])
+    assert report.done == [frozen]
+    record = feed.store.schemas.drift_of(frozen)
+    assert (record["policy"], record["action"], record["from_version"], record["to_version"]) == (
+        "evolve", "evolved", 1, 2)
+    assert [(v["version"], v["file_id"]) for v in feed.versions()][1] == (2, frozen)

@@ -43,3 +43,23 @@ def test_dag_failure_and_summary() -> None:
     summary = run_summary(dag_id="process_o", run_id=RUN, files=files, run_url=None)
     assert json.loads(summary.message)["counts"] == {"processed": 1, "quarantined": 1}
     assert summary.subject == "Filegate: process_o run finished (1 processed, 1 quarantined)"
+
+
+def test_schema_drift_alert_names_the_changes_and_versions() -> None:
+    from filegate.alerts.messages import schema_drift
+
+    row = {"id": 7, "feed": "events", "name": "events_2026-11-21.ndjson"}
+    drift = {"policy": "warn", "from_version": 1, "to_version": 2,
+             "summary": "1 schema change from version 1: column session_id added at position 7 (string, nullable)",
+             "changes": [{"kind": "added", "column": "session_id", "message": "column session_id added at position 7",
+                          "position": 7}]}
+    alert = schema_drift(row, drift, dag_id="process_events", log_url="http://a/log")
+    body = json.loads(alert.message)
+    assert alert.kind == "schema_drift"
+    assert alert.subject == "Filegate: events schema changed in events_2026-11-21.ndjson"
+    assert alert.attributes == {"kind": "schema_drift", "feed": "events", "dag_id": "process_events"}
+    assert (body["file_id"], body["from_version"], body["to_version"], body["policy"]) == (7, 1, 2, "warn")
+    assert body["changes"] == [{"kind": "added", "column": "session_id",
+                                "message": "column session_id added at position 7"}]
+    assert body["summary"].startswith("events/events_2026-11-21.ndjson: 1 schema change from version 1")
+    assert "schema_drift: freeze" in body["next_step"]
