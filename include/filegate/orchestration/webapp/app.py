@@ -7,14 +7,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from filegate.orchestration.webapp import api, links, page, transactions_api
+from filegate.orchestration.webapp import api, ask_api, links, page, transactions_api
 from filegate.orchestration.webapp.auth import CurrentUser
 
 PREFIX = links.PLUGIN_PREFIX
 DESCRIPTION = """
 Files, statuses, history, API calls, quality, downloads, feed summaries, daily series and aggregates,
 failures, daily reports, uploads and reprocessing, and the transactions API (the marketplace's sales with
-typed filters). Every endpoint needs an Airflow user: send
+typed filters), and questions in plain language (`POST /api/ask`). Every endpoint needs an Airflow user: send
 `Authorization: Bearer <token>` (from `POST /auth/token`) or the `_token` cookie the Airflow UI sets.
 Anonymous: 401; a bad token: 403.
 
@@ -35,6 +35,7 @@ def create_app() -> FastAPI:
                   openapi_url=None)
     app.include_router(api.router)
     app.include_router(transactions_api.router)
+    app.include_router(ask_api.router)
     app.include_router(page.router)
 
     @app.get("/openapi.json", include_in_schema=False)
