@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from filegate.contracts.model import Contract
+from filegate.orchestration.assets import outputs_alias
 from filegate.orchestration.policy import Tag, dag_kwargs
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ def build_sense_dag(contract: Contract) -> Any:
 
             return process_step(contract.name, context, file_ids=file_ids)
 
-        @task(doc_md="Posts each processed file's records to the feed's API and marks the file `processed`.")
+        @task(doc_md="Posts each processed file's records to the feed's API and marks the file `processed`.",
+              outlets=[outputs_alias(contract.name)])  # an asset event per processed file (orchestration.assets)
         def deliver_records(processed: list[int], **context: Any) -> dict[str, list[int]]:
             from filegate.orchestration.file_steps import deliver_step
 
