@@ -2,8 +2,8 @@
 
 Event: functions/schemas/merge_parts.schema.json. Profiles merge (TableProfile.merge), issues and counts add,
 row numbers are renumbered to the whole file, Parquet is concatenated per partition in part order; then the
-same publish() as every other path writes processed/ and quarantine/ (Write-Audit-Publish) and the staging
-prefix is deleted."""
+same schema-drift check and publish() as every other path write processed/ and quarantine/ (Write-Audit-Publish)
+and the staging prefix is deleted."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from filegate.contracts.model import Contract
 from filegate.lambdas import runtime
 from filegate.pipeline.parts import MergeInput, merge_parts
 from filegate.pipeline.publish import publish
+from filegate.pipeline.schema_check import check_schema
 from filegate.storage.keys import part_prefix
 from filegate.storage.s3 import list_keys, s3_client
 
@@ -51,6 +52,7 @@ def merge(s3: Any, event: dict[str, Any], contract: Contract) -> dict[str, Any]:
         work = Path(tmp)
         parts = [_load_part(s3, bucket, part_prefix(work_prefix, i), work) for i in range(event["parts"])]
         result = merge_parts(contract, parts, work)
+        check_schema(contract, result, event.get("schema_baseline"))
         outputs = publish(s3, bucket, contract, result, name=event["name"], sha256=event["sha256"],
                           raw_key=event["raw_key"], arrived=runtime.arrival(event))
     deleted = runtime.delete_prefix(s3, bucket, work_prefix)

@@ -156,8 +156,8 @@ def run_pdf(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: He
     return outcome_from_summary(s3, bucket, result.payload), [result]
 
 
-def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: HeavyFile
-              ) -> tuple[FileOutcome, list[InvokeResult]]:
+def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: HeavyFile,
+              schema_baseline: dict[str, Any] | None = None) -> tuple[FileOutcome, list[InvokeResult]]:
     common = {"bucket": bucket, "raw_key": file.raw_key, "feed": contract.name, "contract": _contract_json(contract),
               "file_id": file.file_id}
     plan = invoker(PLAN_PARTS, build_payload(event_name(PLAN_PARTS), **common, part_bytes=part_bytes()))
@@ -167,7 +167,8 @@ def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: 
         raise ObjectChanged(bucket, file.raw_key, file.sha256, plan.payload["sha256"], file.size_bytes or 0)
     if len(ranges) == 1:
         single = invoker(PROCESS_FILE, build_payload(event_name(PROCESS_FILE), **common, name=file.name,
-                                                     arrived=file.arrived.isoformat()))
+                                                     arrived=file.arrived.isoformat(),
+                                                     schema_baseline=schema_baseline))
         return outcome_from_summary(s3, bucket, single.payload), [plan, single]
     work_prefix = keys.staging_prefix(contract.name, plan.payload["sha256"])
     per_part = {**common, "name": file.name, "arrived": file.arrived.isoformat(), "work_prefix": work_prefix,
@@ -182,7 +183,8 @@ def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: 
         raise failed[0]
     parts = [f.result() for f in futures]
     merged = invoker(MERGE_PARTS, build_payload(event_name(MERGE_PARTS), **per_part_without(per_part, "header_end"),
-                                                sha256=plan.payload["sha256"], parts=len(parts)))
+                                                sha256=plan.payload["sha256"], parts=len(parts),
+                                                schema_baseline=schema_baseline))
     return outcome_from_summary(s3, bucket, merged.payload), [plan, *parts, merged]
 
 
@@ -199,7 +201,7 @@ def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, ro
     if kind == "split_pdf":
         outcome, calls = run_pdf(invoker, s3, bucket, contract, file, function, file_params(s3, bucket, row))
     elif kind == "process_file" and (file.size_bytes or 0) > part_bytes() and contract_blocks_split(contract) is None:
-        outcome, calls = run_split(invoker, s3, bucket, contract, file)
+        outcome, calls = run_split(invoker, s3, bucket, contract, file, schema_baseline)
     else:
         if (file.size_bytes or 0) > part_bytes():
             log.warning("%s: %s bytes in one invocation: %s", file.name, file.size_bytes,
@@ -222,8 +224,8 @@ def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, ro
 def process_routed(s3: Any, bucket: str, contract: Contract, row: dict[str, Any], *, arrived: date,
                    invoker: Invoker | None, schema_baseline: dict[str, Any] | None = None) -> FileOutcome:
     """One claimed file, in the worker or on Lambda as the contract's heavy settings say. `schema_baseline`: the
-    feed's current schema version, for the drift check (filegate.pipeline.schema_check); files split across
-    several Lambda invocations (over FILEGATE_HEAVY_PART_BYTES) are not checked yet."""
+    feed's current schema version, for the drift check (filegate.pipeline.schema_check), which runs before
+    publishing wherever the file is processed."""
     chosen = route(contract, name=row["name"], size_bytes=row.get("size_bytes"))
     if chosen.to_lambda and invoker is not None:
         return run_on_lambda(invoker, s3, bucket, contract, row, arrived=arrived, chosen=chosen,

@@ -205,7 +205,7 @@ def part_result(index: int, result: EngineResult, *, lines: int) -> dict[str, An
         "bad_rows": bad_rows, "issues": result.issues, "schema": result.schema,
         "partition_column": result.partition_column, "seconds": round(result.seconds, 3),
         "rows_output": getattr(result, "rows_output", 0), "duplicate_rows": getattr(result, "duplicate_rows", 0),
-        "source": getattr(result, "source", {}),
+        "source": getattr(result, "source", {}), "file_schema": getattr(result, "file_schema", []),
     }
 
 
@@ -365,7 +365,9 @@ def merge_parts(contract: Contract, parts: list[MergeInput], work_dir: Path) -> 
     # Fields newer engines carry; set only where the EngineResult has them.
     extra = {"rows_output": sum(p.result.get("rows_output", 0) for p in parts),
              "duplicate_rows": sum(p.result.get("duplicate_rows", 0) for p in parts),
-             "source": parts[0].result.get("source") or {}}
+             "source": parts[0].result.get("source") or {},
+             # Every part reads the same header with the same contract: the first part's columns are the file's.
+             "file_schema": parts[0].result.get("file_schema") or []}
     for name, value in extra.items():
         if hasattr(result, name):
             setattr(result, name, value)

@@ -83,3 +83,27 @@ def test_a_bad_event_is_refused_with_its_problems(s3, event) -> None:
         process_file.handler({k: v for k, v in event.items() if k != "arrived"}, Context())
     with pytest.raises(ValueError, match="the event's contract is for feed 'lines', not 'other'"):
         process_file.handler({**event, "feed": "other"}, Context())
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one invocation", "plan, parts, merge"])
+def test_a_frozen_feed_quarantines_drift_on_lambda_before_publishing(s3, event, split: bool) -> None:
+    """The feed's schema version travels in the event (schema_baseline): a file whose columns differ from it is
+    quarantined under `schema_drift: freeze` on Lambda as in the worker, and nothing reaches processed/."""
+    event["contract"]["schema_drift"] = "freeze"
+    baseline = {"version": 3, "columns": [{"name": "id", "type": "int", "nullable": False}]}
+    common = {k: event[k] for k in ("bucket", "raw_key", "feed", "name", "arrived", "contract")}
+    if split:
+        plan = plan_parts.handler({**{k: event[k] for k in ("bucket", "raw_key", "feed", "contract")},
+                                   "part_bytes": 20000}, Context())
+        work_prefix = f"staging/lines/{plan['sha256'][:16]}/"
+        for part in plan["parts"]:
+            convert_part.handler({**common, "work_prefix": work_prefix, "header_end": plan["header_end"],
+                                  "part": part}, Context())
+        result = merge_parts.handler({**common, "work_prefix": work_prefix, "sha256": plan["sha256"],
+                                      "parts": len(plan["parts"]), "schema_baseline": baseline}, Context())
+    else:
+        result = process_file.handler({**event, "schema_baseline": baseline}, Context())
+    assert result["status"] == "quarantined"
+    assert result["reason"].startswith("schema drift refused (feed lines has schema_drift: freeze): "
+                                       "2 schema changes from version 3: column amount added at position 2")
+    assert [k for k in snapshot(s3, "processed/") if k.endswith(".parquet")] == []
