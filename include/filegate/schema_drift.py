@@ -48,6 +48,7 @@ _WIDER: dict[str, set[str]] = {
 NAME_SIMILARITY = 0.75  # difflib ratio of two normalized names that makes them "similar"
 DISTINCT_TOLERANCE = 0.1  # distinct counts within 10% of each other count as the same profile
 PROFILE_KEYS = ("count", "nulls", "distinct", "min", "max", "top_values")
+PROFILE_TEXT_CHARS = 64  # kept of a text min, max or top value: enough to compare, small enough to travel
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,20 @@ def fingerprint(schema: Sequence[Mapping[str, Any] | SchemaColumn]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _short(value: Any) -> Any:
+    return value[:PROFILE_TEXT_CHARS] if isinstance(value, str) else value
+
+
 def compact_profile(column_stats: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """What rename detection compares, per column, out of the profiler's statistics (kept with each version)."""
-    return {name: {k: stats[k] for k in PROFILE_KEYS if k in stats} for name, stats in column_stats.items()}
+    """What rename detection compares, per column, out of the profiler's statistics (kept with each version,
+    and sent to Lambda with it): counts, and texts cut to PROFILE_TEXT_CHARS."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, stats in column_stats.items():
+        kept = {k: _short(stats[k]) for k in PROFILE_KEYS if k in stats and k != "top_values"}
+        if stats.get("top_values"):
+            kept["top_values"] = [{"value": _short(t.get("value"))} for t in stats["top_values"]]
+        out[name] = kept
+    return out
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,16 @@ def test_pdf_without_a_lambda_invoker_fails_clearly(s3) -> None:
     pdfs = Contract.model_validate({"name": "pdfs", "description": "x", "format": {"type": "pdf"}})
     with pytest.raises(RuntimeError, match="no Lambda invoker is configured"):
         heavy.process_routed(s3, BUCKET, pdfs, row, arrived=date(2026, 11, 20), invoker=None)
+
+
+def test_a_wide_schema_version_travels_to_lambda_without_its_profile_or_not_at_all() -> None:
+    from filegate.pipeline.heavy import BASELINE_MAX_BYTES, BASELINE_PROFILE_MAX_BYTES, baseline_for_event
+
+    columns = [{"name": f"c{n}", "type": "string", "nullable": True, "declared": False} for n in range(10)]
+    small = {"version": 1, "columns": columns, "profile": {"c0": {"distinct": 3}}}
+    assert baseline_for_event(small, "f.csv") == small and baseline_for_event(None, "f.csv") is None
+    wide_profile = {**small, "profile": {f"c{n}": {"min": "x" * 64} for n in range(BASELINE_PROFILE_MAX_BYTES // 64)}}
+    assert baseline_for_event(wide_profile, "f.csv") == {"version": 1, "columns": columns}
+    too_wide = {"version": 1, "columns": [{**columns[0], "name": f"column_{n:06d}"}
+                                          for n in range(BASELINE_MAX_BYTES // 60)]}
+    assert baseline_for_event(too_wide, "f.csv") is None
