@@ -66,6 +66,7 @@ def test_several_values_and_metrics() -> None:
     reading = read("revenue and units of S0002 and S0003 daily", TODAY)
     assert [m.name for m in reading.metrics] == ["revenue", "units"]
     assert "seller IN ('S0002', 'S0003')" in reading.sql()
+    assert [m.name for m in read("files and rejected rows per status", TODAY).metrics] == ["files", "rejected_rows"]
 
 
 def test_bottom_n_sorts_ascending_and_top_defaults_to_ten() -> None:

@@ -243,11 +243,12 @@ def read(question: str, today: date) -> Reading:
             reading.dimension = dimension
             text = _cut(text, match)
             position = match.start()
+    found: dict[Metric, int] = {}  # metric → where it was first named: answer columns in the question's order
     for metric in METRICS:
         while match := re.search(rf"\b(?:{metric.words})\b", text):
-            if metric not in reading.metrics:
-                reading.metrics.append(metric)
-            text = _cut(text, match)
+            found.setdefault(metric, match.start())
+            text = _cut(text, match)  # one character for the span: the positions found keep their order
+    reading.metrics = sorted(found, key=found.__getitem__)
     leftover = [w for w in re.findall(r"[\w'-]+", text) if w not in FILLER]
     if leftover:
         raise NotUnderstood(f"I do not know the word{'s' if len(leftover) > 1 else ''} "
