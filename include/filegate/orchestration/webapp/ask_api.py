@@ -18,6 +18,7 @@ from filegate.ask.answer import Asker, AskForbidden, AskUnavailable, SqlWriter, 
 from filegate.ask.bedrock import BedrockSqlWriter, LlmError
 from filegate.ask.grammar import NotUnderstood
 from filegate.ask.guard import MAX_ROWS, Refused
+from filegate.ask.readable_views import Catalog
 from filegate.orchestration.webapp.auth import Access, CurrentUser, user_name
 from filegate.orchestration.webapp.backend import Backend, get_backend
 from filegate.reporting.transactions import TransactionsTable, TransactionsUnavailable, transactions_feed
@@ -61,18 +62,24 @@ def _sales_table(backend: Backend) -> TransactionsTable | None:
 
 
 def llm_writer(today: date) -> SqlWriter | None:
+    """The Bedrock engine when FILEGATE_ASK_LLM_CONN_ID names a connection, else None. Its client is built only
+    when a question needs it (the grammar answers most without)."""
     conn_id = os.environ.get(LLM_CONN_ENV)
     if not conn_id:
         return None
-    from airflow.providers.amazon.aws.hooks.bedrock import BedrockRuntimeHook
 
-    hook = BedrockRuntimeHook(aws_conn_id=conn_id)
-    model_id = hook.conn_config.extra_config.get("model_id") or os.environ.get(MODEL_ENV)
-    if not model_id:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"{LLM_CONN_ENV} names {conn_id!r} but no model: set `model_id` in its extra or "
-                            f"{MODEL_ENV}")
-    return BedrockSqlWriter(hook.conn, model_id, today)
+    def write(question: str, catalog: Catalog) -> str:
+        from airflow.providers.amazon.aws.hooks.bedrock import BedrockRuntimeHook
+
+        hook = BedrockRuntimeHook(aws_conn_id=conn_id)
+        model_id = hook.conn_config.extra_config.get("model_id") or os.environ.get(MODEL_ENV)
+        if not model_id:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                f"{LLM_CONN_ENV} names {conn_id!r} but no model: set `model_id` in its extra or "
+                                f"{MODEL_ENV}")
+        return BedrockSqlWriter(hook.conn, model_id, today)(question, catalog)
+
+    return write
 
 
 @router.post("/ask", response_model=AskOut, summary="Answer a question in plain language",
