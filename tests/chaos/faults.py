@@ -148,9 +148,10 @@ class TaskKiller:
     def _running(self, task_ids: tuple[str, ...], dag_ids: list[str]) -> list[tuple[str, str, str]]:
         try:
             with psycopg.connect(self.airflow_db, connect_timeout=5) as conn:
+                # First tries only: the run's kills alone never use up a task's retries (other faults may).
                 return [(str(i), d, t) for i, d, t in conn.execute(
                     "SELECT id, dag_id, task_id FROM task_instance WHERE state = 'running' AND dag_id = ANY(%s) "
-                    "AND task_id = ANY(%s)", (dag_ids, list(task_ids)))]
+                    "AND task_id = ANY(%s) AND try_number = 1", (dag_ids, list(task_ids)))]
         except psycopg.Error:
             return []
 

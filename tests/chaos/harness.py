@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -51,13 +52,15 @@ class Settings:
     burst_gap_s: float = 15.0
     bursts: int = 10
     stall_s: float = STALL_S
+    snapshot: bool = True  # run a copy of the library taken at the start (FILEGATE_CHAOS_SNAPSHOT=0: the tree)
 
     @classmethod
     def from_env(cls) -> Settings:
         home = os.environ.get("FILEGATE_CHAOS_HOME")
         return cls(files=int(os.environ.get("FILEGATE_CHAOS_FILES", "10000")),
                    seed=int(os.environ.get("FILEGATE_CHAOS_SEED", "13")),
-                   home=Path(home) if home else None, keep=os.environ.get("FILEGATE_CHAOS_KEEP") == "1")
+                   home=Path(home) if home else None, keep=os.environ.get("FILEGATE_CHAOS_KEEP") == "1",
+                   snapshot=os.environ.get("FILEGATE_CHAOS_SNAPSHOT", "1") != "0")
 
 
 @dataclass
@@ -83,10 +86,16 @@ class ChaosRun:
         dags.mkdir(parents=True, exist_ok=True)
         for name, text in CONTRACTS.items():
             (feeds_dir / f"{name}.yaml").write_text(text)
+        snapshot = self.home / "snapshot"
+        if settings.snapshot:
+            # Other people edit the working tree while the run lasts: the stack runs a copy taken now.
+            shutil.rmtree(snapshot, ignore_errors=True)
+            shutil.copytree(ROOT / "include" / "filegate", snapshot / "filegate",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))
         for dag_file in DAG_FILES:
-            link = dags / dag_file
-            if not link.exists():
-                link.symlink_to(ROOT / "dags" / dag_file)
+            if not (dags / dag_file).exists():
+                shutil.copy2(ROOT / "dags" / dag_file, dags / dag_file)
         self.lambda_dir = self.home / "lambda_faults"
         # The stack's processes inherit os.environ.
         os.environ.update({
@@ -112,7 +121,7 @@ class ChaosRun:
         self.log = faults.FaultLog()
         self.sent: list[PlannedFile] = []
         self.sent_lock = threading.Lock()
-        self.ftp_sent = 0
+        self.stalled = False
 
     # -- setup ----------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -241,7 +250,8 @@ class ChaosRun:
                 print(f"  settling: {sum(summary.values())} files known: {summary}", flush=True)
             if time.monotonic() - last_change > self.settings.stall_s:
                 print(f"  nothing moved for {self.settings.stall_s:.0f} s: auditing as is", flush=True)
-                return time.time()
+                self.stalled = True
+                return time.time() - self.settings.stall_s
             time.sleep(3)
 
     # -- the run ----------------------------------------------------------------------------------------------------
@@ -249,10 +259,12 @@ class ChaosRun:
         today = datetime.now(UTC).date()
         workload = plan(self.settings.files, seed=self.settings.seed, today=today)
         rng = random.Random(self.settings.seed)
-        # About 3 % of the S3 feeds' events never arrive; never a burst's last file of a feed, so that a later
-        # event's run sweeps the prefix (in production: the next arrival, or the hourly sensed run).
+        # About 3 % of the S3 feeds' events never arrive (at least one). Each S3 feed's last file (the copy sent
+        # at the end) always has its event, so a later run sweeps the prefix and must find the files whose event
+        # was lost (in production: the next arrival, or the hourly sense_<feed> run).
         s3_files = [f for f in workload.files if f.feed in (PG_FEED, API_FEED)]
         lose = {faults_key(f) for f in s3_files[:-4] if rng.random() < 0.03}
+        lose = lose or {faults_key(s3_files[len(s3_files) // 2])}
         taps = faults.tap_queues(self.sqs, self.s3, self.bucket, list(FEEDS))
         targets = {feed: self.stack.ctx.state["aws"]["queues"][feed] for feed in FEEDS}
         relay = faults.EventRelay(self.sqs, taps, targets, self.log, seed=self.settings.seed, lose=lose)
@@ -294,6 +306,7 @@ class ChaosRun:
             "files_sent": len(self.sent),
             "files_per_min_under_faults": round(len(self.sent) / minutes, 1),
             "minutes_first_send_to_settled": round(minutes, 1),
+            "settled": not self.stalled,  # False: stopped waiting; the times are until the last change
             "settle_s_after_last_fault": round(settled_at - last_fault, 1),
             "events_forwarded": relay.forwarded,
         }
@@ -329,12 +342,17 @@ def render(result: RunResult) -> str:
 
 
 def run_chaos(settings: Settings) -> RunResult:
-    chaos = ChaosRun(settings)
+    saved = dict(os.environ)  # the run sets variables for its stack; a pytest session goes on without them
     try:
-        chaos.start()
-        result = chaos.run()
+        chaos = ChaosRun(settings)
+        try:
+            chaos.start()
+            result = chaos.run()
+        finally:
+            chaos.stop()
     finally:
-        chaos.stop()
+        os.environ.clear()
+        os.environ.update(saved)
     text = render(result)
     print(text, flush=True)
     (chaos.home / "chaos_report.json").write_text(json.dumps(

@@ -173,3 +173,13 @@ def test_outputs_missing_or_left_over_are_counted(workload, state) -> None:
     assert failing(audit(workload, state))["outputs_missing"] == 1
     state.processed_keys += [summary, summary.replace("_summaries/", "_summaries/stray-")]
     assert failing(audit(workload, state))["outputs_extra"] == 1
+
+
+def test_rows_and_outputs_of_a_stuck_file_are_counted_apart_from_duplicates(workload, state) -> None:
+    row = first(state, PG_FEED)
+    row["status"] = "processing"
+    state.events[row["id"]] = events(*PATH[:4])
+    report = audit(workload, state)
+    found = failing(report)
+    assert found["stuck"] == 1 and "pg_duplicate_rows" not in found and "outputs_extra" not in found
+    assert report.counts["pg_rows_of_unfinished_files"] > 0 and report.counts["outputs_of_unfinished_files"] == 1
