@@ -155,3 +155,28 @@ def _duration(seconds: int | None) -> str:
         return "0 min"
     hours, minutes = divmod(round(seconds / 60), 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def schema_drift(file: Mapping[str, Any], drift: Mapping[str, Any], *, dag_id: str | None,
+                 log_url: str | None) -> Alert:
+    """A file was accepted with a schema change its feed warns about (`schema_drift: warn`): what changed, from
+    which version to which (the Filegate page shows the diff on the file's page)."""
+    feed = str(file["feed"])
+    body = {
+        "alert": "schema_drift",
+        "summary": f"{feed}/{file['name']}: {_short(str(drift['summary']), 500)}",
+        "feed": feed,
+        "file_id": file["id"],
+        "file": file["name"],
+        "policy": drift.get("policy"),
+        "from_version": drift.get("from_version"),
+        "to_version": drift.get("to_version"),
+        "changes": [{k: c.get(k) for k in ("kind", "column", "message")}
+                    for c in list(drift.get("changes") or [])[:50]],
+        "dag_id": dag_id,
+        "log_url": log_url,
+        "next_step": ("the file was loaded and its schema is the feed's current version now; update consumers, or "
+                      "set schema_drift: freeze in the feed's contract to hold such files back"),
+    }
+    return Alert(kind="schema_drift", subject=f"Filegate: {feed} schema changed in {file['name']}", body=body,
+                 attributes={"kind": "schema_drift", "feed": feed, **({"dag_id": dag_id} if dag_id else {})})

@@ -100,6 +100,19 @@ def alert_files(store: Any, file_ids: Iterable[int], context: dict[str, Any]) ->
     return sent
 
 
+def alert_schema_drift(store: Any, file_ids: Iterable[int], context: dict[str, Any]) -> int:
+    """One alert per file accepted with a schema change under `schema_drift: warn`; returns how many were sent."""
+    ti = context.get("ti")
+    sent = 0
+    for file_id in file_ids:
+        row = store.reads.get_file(file_id)
+        drift = store.schemas.drift_of(file_id)
+        if row is None or drift is None:
+            continue
+        sent += send(messages.schema_drift(row, drift, dag_id=getattr(ti, "dag_id", None), log_url=_ti_log_url(ti)))
+    return sent
+
+
 def send_run_summary(store: Any, file_ids: Iterable[int], context: dict[str, Any]) -> bool:
     """The optional success summary (FILEGATE_ALERT_ON_SUCCESS or Variable filegate_alert_on_success)."""
     if not summary_enabled():
