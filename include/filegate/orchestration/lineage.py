@@ -17,8 +17,8 @@ from functools import cache
 from typing import Any
 
 from filegate.contracts.model import Contract
-from filegate.lineage.run_events import ParentRun, file_run_events
 from filegate.lineage.file_run import FileRun, Locations
+from filegate.lineage.run_events import ParentRun, file_run_events
 from filegate.orchestration.assets import table_location
 from filegate.settings import load_settings
 
