@@ -218,7 +218,7 @@ class TestFabAuthManager:
         assert {r["feed"] for r in counts["rows"]} == {"orders"}
         assert get(client, admin, "counts").json()["by_feed"] == {"orders": PER_FEED, "trains": PER_FEED}
 
-    @pytest.mark.parametrize("suffix", ["", "/history", "/api-calls", "/quality"])
+    @pytest.mark.parametrize("suffix", ["", "/history", "/api-calls", "/quality", "/lineage"])
     def test_file_of_an_unreadable_feed_is_not_found(self, client, admin, limited, seeded, suffix) -> None:
         # processed files (index 0) have a quality result, so /quality answers 200 when the feed is readable
         other, own = seeded["trains"][0], seeded["orders"][0]
@@ -251,6 +251,21 @@ class TestFabAuthManager:
         # past the permission check: this store has no marketplace table yet, and the answer says so
         allowed = get(client, admin, path, seller="S0001")
         assert allowed.status_code == 404 and "no file of feed 'marketplace' has been loaded" in allowed.text
+
+    def test_ask_answers_only_from_readable_feeds(self, client, admin, limited, seeded) -> None:
+        def ask(headers: dict[str, str], question: str) -> Any:
+            return client.post("/filegate/api/ask", json={"question": question}, headers=headers)
+
+        refused = ask(limited, "top 5 sellers by revenue last week")
+        assert refused.status_code == 403 and "'marketplace'" in refused.json()["detail"]
+        # past the permission check: no marketplace table in this store yet, and the answer says so
+        assert ask(admin, "top 5 sellers by revenue last week").status_code == 503
+        mine = ask(limited, "files per feed")
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["rows"] == [{"feed": "orders", "files": PER_FEED}]
+        assert ask(admin, "files per feed").json()["rows"] == [{"feed": f, "files": PER_FEED} for f in FEEDS]
+        nothing = ask(bearer(client, "nobody"), "files per feed")
+        assert nothing.status_code == 200 and nothing.json()["rows"] == []
 
     def test_reports_need_daily_report_and_every_feed(self, client, admin, limited) -> None:
         day = REPORT_DAY.isoformat()
