@@ -1,6 +1,7 @@
 """The ingestion DAGs on the real local stack: `ingest_ftp_<feed>` over FTPS into moto S3 with real bucket
-notifications to SQS, the SQS watcher trigger consuming those notifications, `process_<feed>` picking the file
-up, and `sense_<feed>` run for three logical dates (a backfill) with dag.test()."""
+notifications to SQS, `ingest_sftp_<feed>` over SFTP with the stack's connection (pinned host key), the SQS
+watcher trigger consuming those notifications, `process_<feed>` picking the file up, and `sense_<feed>` run for
+three logical dates (a backfill) with dag.test()."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from psycopg.rows import dict_row
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-DAG_FILES = ("process_feeds.py", "ingest_ftp.py", "sense_feeds.py")
+DAG_FILES = ("process_feeds.py", "ingest_ftp.py", "ingest_sftp.py", "sense_feeds.py")
 OLD = (time.time() - 3600, time.time() - 3600)
 
 TRAINS = """
@@ -35,6 +36,18 @@ schema:
   columns:
     - {name: train_id, type: string, nullable: false}
     - {name: delay_min, type: int, nullable: false}
+"""
+SETTLEMENTS = """
+name: settlements
+description: Card settlements from the processor's SFTP server (test contract).
+source:
+  kind: sftp
+  pattern: "*.csv"
+  sftp: {directory: /partner/settlements, stable_seconds: 1, after_download: archive}
+format: {type: csv}
+schema:
+  columns:
+    - {name: settlement_id, type: string, nullable: false}
 """
 EVENTS = """
 name: events
@@ -74,6 +87,7 @@ def airflow_env(local_stack, tmp_path_factory) -> dict[str, str]:
     feeds.mkdir()
     (feeds / "trains.yaml").write_text(TRAINS)
     (feeds / "events.yaml").write_text(EVENTS)
+    (feeds / "settlements.yaml").write_text(SETTLEMENTS)
     dags = home / "dags"
     dags.mkdir()
     for name in DAG_FILES:
@@ -158,6 +172,22 @@ def test_ingest_ftp_dag_copies_registers_and_archives(ftp_pickup, local_stack, s
     assert rows["t2_again.csv"]["status"] == "duplicate"
     assert rows["t1.csv"]["source_path"] == "/partner/trains/t1.csv"
     assert events_of(local_stack.db_url, rows["t1.csv"]["id"])[1]["dag_id"] == "ingest_ftp_trains"
+
+
+def test_ingest_sftp_dag_copies_over_the_stack_connection(local_stack, airflow_env, s3) -> None:
+    """AIRFLOW_CONN_FILEGATE_SFTP as the stack defines it (SSH provider form, host key pinned) → raw/ → archive."""
+    folder = local_stack.stack.ctx.paths.sftp_root / "partner" / "settlements"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "s1.csv").write_bytes(b"settlement_id\nST-1\n")
+    os.utime(folder / "s1.csv", OLD)
+    (run,) = run_dags(airflow_env, {"dag_id": "ingest_sftp_settlements"})
+    assert run["state"] == "success", run
+    listed = s3.list_objects_v2(Bucket=local_stack.bucket, Prefix="raw/settlements/")["Contents"]
+    assert [o["Key"].rsplit("/", 1)[1] for o in listed] == ["s1.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == ["archive"]
+    (row,) = files(local_stack.db_url, "settlements")
+    assert (row["source"], row["source_path"], row["status"]) == ("sftp", "/partner/settlements/s1.csv", "downloaded")
+    assert events_of(local_stack.db_url, row["id"])[1]["dag_id"] == "ingest_sftp_settlements"
 
 
 def test_bucket_notification_reaches_the_watcher_trigger(ftp_pickup) -> None:

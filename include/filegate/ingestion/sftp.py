@@ -4,9 +4,12 @@ The server's host key must be the one the connection names (the SSH provider's `
 different key is refused with both fingerprints, never accepted. Key and password authentication as the
 connection gives them; no agent, no ~/.ssh files, so a worker's own keys never leak into a partner session.
 
-Reads go through paramiko's pipelined `readv` one window at a time: many requests in flight (throughput on long
-links) but at most one window of data held, whatever the file size. paramiko's whole-file `prefetch` would buffer
-everything the network delivers faster than S3 accepts.
+Reads are pipelined: up to PIPELINE_DEPTH read requests in flight (throughput on long links), replies handed on
+in order as they come, so at most about PIPELINE_DEPTH * REQUEST_SIZE bytes are held whatever the file size.
+paramiko's own `prefetch` buffers everything the network delivers faster than S3 accepts, and its `readv`
+falls back to one synchronous request at a time when its prefetch thread lags (leaving the prefetched data
+behind): both measured here, both unbounded or slow. The pipeline uses SFTPClient's request/response primitives
+(`_async_request`, `_read_response`), which paramiko's own prefetch is built on; paramiko is pinned (MWAA).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import io
 import logging
 import posixpath
 import stat
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -29,7 +33,8 @@ from filegate.ingestion.remote import RemoteFile, usable_remote_name
 from filegate.ingestion.retry import HostKeyRefused
 
 log = logging.getLogger(__name__)
-READ_WINDOW = 4 << 20  # bytes requested (pipelined) and held per step of a download
+REQUEST_SIZE = 32 << 10  # SFTP servers commonly cap a read reply at 32 KiB (paramiko's MAX_REQUEST_SIZE)
+PIPELINE_DEPTH = 64  # requests in flight: 2 MiB, paramiko's default SSH channel window
 KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 KEEPALIVE_S = 30  # long copies: keep NAT gateways and partners' idle timers from cutting the session
 
@@ -231,21 +236,13 @@ class SftpSession:
 
     # -- transfer and housekeeping ------------------------------------------------------------------------
 
-    def retrieve(self, path: str, sink: Callable[[bytes], None], window: int = READ_WINDOW) -> None:
-        """Streams the file as it is when opened, one pipelined window at a time. A file that grows hands the
-        sink more than the listing announced (the writer refuses it); one that shrinks ends short."""
+    def retrieve(self, path: str, sink: Callable[[bytes], None]) -> None:
+        """Streams the file as it is when opened. A file that grew since the listing hands the sink more than the
+        listing announced (the writer refuses it); one that shrinks ends short (the writer's size check fails)."""
         with self.sftp.open(path, "rb") as handle:
             total = handle.stat().st_size or 0
-            offset = 0
-            while offset < total:
-                length = min(window, total - offset)
-                got = 0
-                for block in handle.readv([(offset, length)]):
-                    got += len(block)
-                    sink(block)
-                offset += length
-                if got < length:  # truncated on the server since it was opened
-                    return
+            for block in _PipelinedRead(self.sftp, handle.handle, total).blocks():
+                sink(block)
 
     def ensure_directory(self, path: str) -> None:
         try:
@@ -266,3 +263,57 @@ class SftpSession:
 
     def delete(self, path: str) -> None:
         self.sftp.remove(path)
+
+
+class _PipelinedRead:
+    """READ requests for [0, total) on an open handle, PIPELINE_DEPTH in flight, replies yielded in file order.
+    paramiko's SFTPClient hands each asynchronous reply to the object that asked (`_async_response`)."""
+
+    def __init__(self, client: Any, handle: bytes, total: int) -> None:
+        self.client, self.handle, self.total = client, handle, total
+        self.replies: dict[int, tuple[int, Any]] = {}
+
+    def _async_response(self, kind: int, message: Any, number: int) -> None:
+        self.replies[number] = (kind, message)
+
+    def _request(self, offset: int, length: int) -> int:
+        from paramiko.sftp import CMD_READ, int64
+
+        return int(self.client._async_request(self, CMD_READ, self.handle, int64(offset), int(length)))
+
+    def _reply(self, number: int) -> bytes | None:
+        """The data of reply `number`, or None at end of file."""
+        from paramiko.sftp import CMD_DATA, CMD_STATUS, SFTPError
+
+        while number not in self.replies:
+            self.client._read_response()
+        kind, message = self.replies.pop(number)
+        if kind == CMD_STATUS:
+            try:
+                self.client._convert_status(message)  # raises: EOFError at the end, OSError for a refusal
+            except EOFError:
+                return None
+        if kind != CMD_DATA:
+            raise SFTPError(f"expected data in reply to a read, got packet type {kind}")
+        return bytes(message.get_binary())
+
+    def blocks(self) -> Iterator[bytes]:
+        in_flight: deque[tuple[int, int, int]] = deque()  # (request number, offset, length)
+        offset = 0
+        while offset < self.total or in_flight:
+            while offset < self.total and len(in_flight) < PIPELINE_DEPTH:
+                length = min(REQUEST_SIZE, self.total - offset)
+                in_flight.append((self._request(offset, length), offset, length))
+                offset += length
+            number, at, length = in_flight.popleft()
+            data = self._reply(number)
+            if data is None:  # truncated on the server since it was opened
+                return
+            yield data
+            # A server may answer a read with fewer bytes than asked: fetch the rest before moving on.
+            while len(data) < length:
+                at, length = at + len(data), length - len(data)
+                data = self._reply(self._request(at, length))
+                if data is None:
+                    return
+                yield data
