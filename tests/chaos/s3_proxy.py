@@ -107,11 +107,18 @@ def _handler(upstream: tuple[str, int], state: FaultState) -> type[BaseHTTPReque
     return Proxy
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that give up (a timeout, a reset we injected) close their end: expected here, not worth a trace.
+        return
+
+
 class S3FaultProxy:
     def __init__(self, upstream_port: int, *, seed: int) -> None:
         self.state = FaultState(seed)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(("127.0.0.1", upstream_port), self.state))
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), _handler(("127.0.0.1", upstream_port), self.state))
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
 
     @property
