@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from filegate.status.lifecycle import REPROCESSABLE, Status, TransitionError
@@ -18,6 +18,8 @@ from filegate.status.store import Actor, StatusStore
 
 log = logging.getLogger(__name__)
 DEFAULT_STATUSES = (Status.FAILED, Status.QUARANTINED)
+# A `processing` file is taken only when its claim has expired (the run holding it is gone): it is released.
+SELECTABLE = REPROCESSABLE | {Status.PROCESSING}
 MAX_FILES = 5_000
 
 
@@ -77,18 +79,17 @@ def _statuses(value: Any) -> tuple[Status, ...]:
     if value in (None, "", []):
         return DEFAULT_STATUSES
     names = value.replace(",", " ").split() if isinstance(value, str) else list(value)
-    allowed = ", ".join(sorted(REPROCESSABLE))
+    allowed = ", ".join(sorted(SELECTABLE))
     chosen = []
     for name in names:
         try:
             status = Status(str(name).strip().lower())
         except ValueError:
             raise ReprocessParamsError(f"statuses: {name!r} is not a status; choose from {allowed}") from None
-        if status not in REPROCESSABLE:
+        if status not in SELECTABLE:
             why = {
                 Status.DUPLICATE: "a duplicate repeats another file's content and is never loaded twice; "
                                   "reprocess the original instead",
-                Status.PROCESSING: "a processing file is held by a running DAG run",
             }.get(status, "it has not finished yet: the process_<feed> DAG picks it up")
             raise ReprocessParamsError(f"statuses: {status} files cannot be reprocessed ({why}); "
                                        f"choose from {allowed}")
@@ -161,13 +162,21 @@ def plan(store: StatusStore, request: ReprocessRequest, known_feeds: Iterable[st
             listed = "; ".join(f"#{r['id']} is {r['status']}" for r in wrong[:10])
             raise ReprocessParamsError(f"file_ids: {listed}, not one of statuses "
                                        f"{[str(s) for s in request.statuses]}; add the status to `statuses` if "
-                                       "you mean it (processed, failed, quarantined can be reprocessed)")
+                                       "you mean it (processed, failed, quarantined can be reprocessed, and "
+                                       "processing files whose run is gone)")
+        held = [r for r in rows if r["status"] == Status.PROCESSING and _claim_live(r)]
+        if held:
+            listed = "; ".join(f"#{r['id']} is held by run {r['last_run_id']} until {_when(r['lease_expires_at'])}"
+                               for r in held[:10])
+            raise ReprocessParamsError(f"file_ids: {listed}: its run still renews the claim (it is alive, or died "
+                                       "less than FILEGATE_CLAIM_LEASE_S ago); try again after that time")
     # A failed pickup (FTP) never reached raw/: there is nothing to re-run; its ingest DAG retries the pickup.
     no_raw = [r for r in rows if r["sha256"] is None]
     if request.file_ids and no_raw:
         raise ReprocessParamsError(f"file_ids: #{', #'.join(str(r['id']) for r in no_raw)} never reached raw/ "
                                    "(a failed pickup), so there is no raw copy to re-run; its ingest DAG retries it")
-    selected = [r for r in rows if r["status"] in request.statuses and r["sha256"] is not None]
+    selected = [r for r in rows if r["status"] in request.statuses and r["sha256"] is not None
+                and not (r["status"] == Status.PROCESSING and _claim_live(r))]
     if not selected:
         raise ReprocessParamsError(f"nothing to reprocess: no file matches {request.describe()}")
     if len(selected) > MAX_FILES:
@@ -179,10 +188,26 @@ def plan(store: StatusStore, request: ReprocessRequest, known_feeds: Iterable[st
     return Plan(request, selected)
 
 
+def _claim_live(row: Mapping[str, Any]) -> bool:
+    lease = row.get("lease_expires_at")
+    return lease is None or lease >= datetime.now(UTC)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "its run ends"
+
+
 def requeue(store: StatusStore, selection: Sequence[Mapping[str, Any]], actor: Actor) -> list[int]:
-    """Moves each selected file back to `queued`; a file whose status changed since planning is left alone."""
+    """Moves each selected file back to `queued`; a file whose status changed since planning is left alone.
+    A `processing` file whose claim expired is released (StatusStore.release_expired says whose claim it was)."""
     queued = []
     for row in selection:
+        if row["status"] == Status.PROCESSING:
+            released = store.release_expired(actor, file_ids=[row["id"]])
+            if not released:
+                log.warning("file #%s not released: its claim is live again or it moved on", row["id"])
+            queued += released
+            continue
         try:
             store.transition(row["id"], Status.QUEUED, actor,
                              message=f"requeued for reprocessing from {row['raw_key']} (was {row['status']})")
