@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from typing import Any
 
 import paramiko
 import pytest
@@ -103,3 +104,51 @@ def test_connection_needs_a_checked_host_key(monkeypatch) -> None:
     from airflow.sdk._shared.secrets_masker import redact
 
     assert "pw-123456" not in redact("login with pw-123456")  # registered with Airflow's log masker
+
+
+class FakeSftpClient:
+    """SFTPClient's request/reply primitives over a byte string: replies can be short, and come in any order."""
+
+    def __init__(self, body: bytes, reply_cap: int, reorder: bool = True) -> None:
+        self.body, self.cap, self.reorder = body, reply_cap, reorder
+        self.waiting: list[tuple[Any, int, int, int]] = []
+        self.number = 0
+        self.most_in_flight = 0
+
+    def _async_request(self, owner: Any, kind: int, handle: bytes, offset: int, length: int) -> int:
+        self.number += 1
+        self.waiting.append((owner, self.number, int(offset), int(length)))
+        self.most_in_flight = max(self.most_in_flight, len(self.waiting))
+        return self.number
+
+    def _read_response(self) -> None:
+        from paramiko.message import Message
+        from paramiko.sftp import CMD_DATA, CMD_STATUS, SFTP_EOF
+
+        owner, number, offset, length = self.waiting.pop(-1 if self.reorder else 0)
+        message = Message()
+        if offset >= len(self.body):
+            message.add_int(SFTP_EOF)
+            message.add_string("end of file")
+            message.rewind()
+            owner._async_response(CMD_STATUS, message, number)
+            return
+        message.add_string(self.body[offset : offset + min(length, self.cap)])
+        message.rewind()
+        owner._async_response(CMD_DATA, message, number)
+
+    def _convert_status(self, message: Any) -> None:
+        raise EOFError(message.get_text())
+
+
+@pytest.mark.parametrize("reply_cap", [32 << 10, 10_000], ids=["full-replies", "short-replies"])
+def test_pipelined_read_keeps_order_bounds_requests_and_completes_short_replies(reply_cap: int) -> None:
+    from filegate.ingestion.sftp import PIPELINE_DEPTH, _PipelinedRead
+
+    body = bytes(range(256)) * 20_000  # 5 MB, not a multiple of the request size
+    client = FakeSftpClient(body, reply_cap)
+    assert b"".join(_PipelinedRead(client, b"h", len(body)).blocks()) == body
+    assert client.most_in_flight <= PIPELINE_DEPTH
+    # The file shrank after it was opened: the read ends short instead of failing (the size check catches it).
+    shrunk = FakeSftpClient(body[:100_000], reply_cap, reorder=False)
+    assert b"".join(_PipelinedRead(shrunk, b"h", len(body)).blocks()) == body[:100_000]
