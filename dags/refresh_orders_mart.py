@@ -1,4 +1,4 @@
-"""Example downstream DAG scheduled on the orders feed's Parquet asset (see its docs in the UI)."""
+"""Example downstream Airflow DAG, scheduled on the orders feed's Parquet asset (see its docs in the UI)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ REPROCESS_ALIAS = "filegate_reprocessed_outputs"
 
 def parquet_asset(contract: Contract) -> Asset:
     return Asset(name=f"filegate_{contract.name}_parquet",
-                 uri=f"s3://{load_settings().bucket}/{keys.processed_prefix(contract.name)}")
+                 # Airflow stores s3 URIs without the trailing slash; spelled the same here so names match
+                 uri=f"s3://{load_settings().bucket}/{keys.processed_prefix(contract.name).rstrip('/')}")
 
 
 def table_location() -> str | None:
