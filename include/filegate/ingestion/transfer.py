@@ -19,6 +19,7 @@ from filegate.storage.metadata import SHA256
 
 log = logging.getLogger(__name__)
 PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB keeps memory small and part counts low (≤10,000 parts)
+PROGRESS_EVERY_PARTS = 16  # a log line every 128 MiB
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class S3StreamWriter:
         etag = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                    PartNumber=number, Body=body)["ETag"]
         self._parts.append({"PartNumber": number, "ETag": etag})
+        if number % PROGRESS_EVERY_PARTS == 0:  # a long copy shows progress in the task log
+            log.info("s3://%s/%s: %d MiB uploaded so far", self.bucket, self.key, self._size >> 20)
 
     def complete(self) -> StoredObject:
         """Verifies the size, then makes the object visible. Raises (and discards) on a short transfer."""
