@@ -82,11 +82,14 @@ def _short(value: Any) -> Any:
     return value[:PROFILE_TEXT_CHARS] if isinstance(value, str) else value
 
 
-def compact_profile(column_stats: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def compact_profile(column_stats: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """What rename detection compares, per column, out of the profiler's statistics (kept with each version,
-    and sent to Lambda with it): counts, and texts cut to PROFILE_TEXT_CHARS."""
+    and sent to Lambda with it): counts, and texts cut to PROFILE_TEXT_CHARS. Entries that are not a column's
+    statistics (a PDF's page counts) are left out."""
     out: dict[str, dict[str, Any]] = {}
     for name, stats in column_stats.items():
+        if not isinstance(stats, Mapping):
+            continue
         kept = {k: _short(stats[k]) for k in PROFILE_KEYS if k in stats and k != "top_values"}
         if stats.get("top_values"):
             kept["top_values"] = [{"value": _short(t.get("value"))} for t in stats["top_values"]]

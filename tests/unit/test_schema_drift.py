@@ -173,6 +173,11 @@ def test_same_profile_needs_close_counts_and_the_same_range_or_top_values() -> N
 def test_compact_profile_keeps_what_rename_detection_reads() -> None:
     stats = {"amount": {"type": "double", "count": 3, "nulls": 0, "distinct": 3, "min": 1, "max": 9, "mean": 4.2}}
     assert compact_profile(stats) == {"amount": {"count": 3, "nulls": 0, "distinct": 3, "min": 1, "max": 9}}
+    # A PDF's "statistics" are page counts, not columns.
+    assert compact_profile({"pages_total": 3, "parts": {"summary": 1}}) == {"parts": {}}
+    long = {"name": {"count": 1, "distinct": 1, "min": "x" * 500, "top_values": [{"value": "y" * 500, "count": 9}]}}
+    assert compact_profile(long) == {"name": {"count": 1, "distinct": 1, "min": "x" * 64,
+                                              "top_values": [{"value": "y" * 64}]}}
 
 
 def test_the_frozen_reason_names_the_policy_the_diff_and_the_way_out() -> None:
