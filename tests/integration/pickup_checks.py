@@ -4,7 +4,10 @@ pickup did (status rows, their history, raw/ objects, leftover multipart uploads
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,3 +58,24 @@ def raw_keys(s3: Any, bucket: str, feed: str) -> list[str]:
 
 def no_multipart_uploads(s3: Any, bucket: str) -> bool:
     return not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+@contextmanager
+def still_growing(path: Path) -> Iterator[None]:
+    """A writer appending to `path` every 0.2 s while the block runs, as a partner's upload in progress does."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        with path.open("ab") as out:
+            while not stop.is_set():
+                out.write(b"1\n" * 100)
+                out.flush()
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

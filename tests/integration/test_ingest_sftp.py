@@ -19,7 +19,7 @@ from typing import Any
 import asyncssh
 import boto3
 import pytest
-from pickup_checks import DAY, FAST, actor, drop, history, no_multipart_uploads, raw_keys, rows, rows_all
+from pickup_checks import DAY, FAST, actor, drop, history, no_multipart_uploads, raw_keys, rows, rows_all, still_growing
 
 from filegate.contracts.model import Contract
 from filegate.ingestion.pickup import list_ready, pick_up
@@ -141,22 +141,8 @@ def test_file_still_being_written_waits_for_a_later_run(local_stack, keys, sftp_
     folder = sftp_root / "growing"
     path = drop(folder, "big.csv", b"id\n", old=False)
     drop(folder, "done.csv", b"id\n9\n")
-    stop = threading.Event()
-
-    def writer() -> None:
-        with path.open("ab") as out:
-            while not stop.is_set():
-                out.write(b"1\n" * 100)
-                out.flush()
-                time.sleep(0.2)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    try:
+    with still_growing(path):
         listing, report = run_pickup(local_stack, keys, s3, store, feed)
-    finally:
-        stop.set()
-        thread.join()
     assert [f.name for f in listing.growing] == ["big.csv"]
     assert [f.name for f in listing.ready] == ["done.csv"] and len(report.downloaded) == 1
     assert "/growing/big.csv" not in rows(local_stack.db_url, feed.name)
