@@ -299,7 +299,7 @@ def test_stack_env_file_matches_env(local_stack: Any) -> None:
     conn = json.loads(local_stack.env["AIRFLOW_CONN_AWS_DEFAULT"])
     assert conn["extra"]["service_config"]["lambda"]["endpoint_url"] == local_stack.lambda_url
     status = local_stack.stack.status()
-    assert all(status[name]["running"] for name in ("postgres", "moto", "lambda", "ftp", "stub_api"))
+    assert all(status[name]["running"] for name in ("postgres", "moto", "lambda", "ftp", "sftp", "stub_api"))
     assert not status["airflow"]["running"]
 
 
