@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from webapp_env import airflow_app, seed_file, token
 
-from filegate.ask.answer import Asker, AskForbidden, ask, run
+from filegate.ask.answer import Asker, AskForbidden, AskUnavailable, ask, run
 from filegate.ask.guard import Checked
 from filegate.ask.readable_views import Catalog
 from filegate.contracts import get_contract
@@ -224,8 +224,9 @@ def test_the_views_filter_by_feed_even_for_sql_the_guard_did_not_shape(asker, sa
 REFUSED_BY_POSTGRES = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectNotInPrerequisiteState)
 
 
-def test_the_role_cannot_write_or_read_tables_even_without_the_guard(ask_db, sales) -> None:
+def test_the_role_cannot_write_or_read_tables_even_without_the_guard(ask_db, asker) -> None:
     """The guard bypassed, and not even in a read-only transaction: the role itself is refused."""
+    ask("revenue today", asker, TODAY)  # ask.sales exists from the first sales question on
     statements = [
         "INSERT INTO file (feed, source, name, raw_key, status) VALUES ('x', 's3', 'x', 'x', 'pending')",
         "UPDATE ask.files SET status = 'processed'",
@@ -249,6 +250,19 @@ def test_the_role_cannot_write_or_read_tables_even_without_the_guard(ask_db, sal
                 conn.execute(statement)  # type: ignore[arg-type]
         [(count,)] = conn.execute("SELECT count(*) FROM file").fetchall()
         assert count == 3 * 9
+
+
+def test_a_status_store_user_who_may_not_grant_the_role_still_migrates_and_ask_says_why(local_stack) -> None:
+    """RDS-like: the store's user is no superuser and the server's filegate_ask role is not its to grant."""
+    with psycopg.connect(local_stack.db_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS filegate_ask_plain")
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'fg_ask_plain'").fetchall():
+            conn.execute("CREATE ROLE fg_ask_plain LOGIN PASSWORD 'plain-pw'")
+        conn.execute("CREATE DATABASE filegate_ask_plain OWNER fg_ask_plain")
+    dsn = make_conninfo(local_stack.db_url, dbname="filegate_ask_plain", user="fg_ask_plain", password="plain-pw")
+    StatusStore.connect(dsn)  # warns, does not fail: the rest of Filegate works without Ask
+    with pytest.raises(AskUnavailable, match="GRANT filegate_ask TO"):
+        ask("files per feed", Asker(dsn=dsn, feeds=ALL_FEEDS), TODAY)
 
 
 def test_a_slow_query_hits_the_statement_timeout(asker, sales) -> None:

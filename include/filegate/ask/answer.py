@@ -110,9 +110,11 @@ def run(checked: guard.Checked, catalog: Catalog, asker: Asker) -> tuple[list[st
             conn.execute("SELECT set_config(%s, %s, true)", (FEEDS_SETTING, ",".join(sorted(asker.feeds))))
             try:
                 conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ASK_ROLE)))
-            except psycopg.errors.UndefinedObject as exc:
-                raise AskUnavailable(f"the database role {ASK_ROLE} is missing (migration 0008 could not create "
-                                     "it): see docs/ask.md") from exc
+            except (psycopg.errors.UndefinedObject, psycopg.errors.InsufficientPrivilege) as exc:
+                raise AskUnavailable(f"the database role {ASK_ROLE} is missing or not granted to the status "
+                                     f"store's user (migration 0008 could not do it: {exc.diag.message_primary}); "
+                                     f"an administrator runs: CREATE ROLE {ASK_ROLE} NOLOGIN; GRANT {ASK_ROLE} TO "
+                                     "<that user>; see docs/ask.md") from exc
             cursor = conn.execute(checked.sql)  # type: ignore[arg-type]  # checked and re-rendered by the guard
             columns = [c.name for c in cursor.description or []]
             return columns, cursor.fetchall()

@@ -15,12 +15,15 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'filegate_ask') THEN
         BEGIN
             CREATE ROLE filegate_ask NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION;
-        EXCEPTION WHEN duplicate_object THEN
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
             NULL;  -- another database of the same server created it at the same moment (roles are server-wide)
         END;
     END IF;
-    -- SET ROLE needs membership; Postgres 16 does not give a role's creator that by default.
-    EXECUTE format('GRANT filegate_ask TO %I', current_user);
+    -- SET ROLE needs membership; Postgres 16 does not give a role's creator that by default. (A superuser is
+    -- already a member of every role: no GRANT, so databases of one server migrating at once do not collide.)
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE format('GRANT filegate_ask TO %I', current_user);
+    END IF;
 EXCEPTION WHEN insufficient_privilege THEN
     RAISE WARNING 'Ask: cannot create or grant the role filegate_ask (the status-store user needs CREATEROLE); '
                   'Ask refuses every question until an administrator runs: CREATE ROLE filegate_ask NOLOGIN; '
