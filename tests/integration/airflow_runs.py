@@ -29,6 +29,8 @@ def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None
     args = [sys.executable, str(RUNNER), str(ROOT / "dags"), dag_id] + ([json.dumps(conf)] if conf is not None else [])
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    # The runner's JSON line is the last one it prints; Airflow may log after it (e.g. OpenLineage's DAG-run event).
+    last = next(line for line in reversed(result.stdout.strip().splitlines()) if line.startswith('{"run_id"'))
+    outcome: dict[str, Any] = json.loads(last)
     outcome["output"] = result.stdout + result.stderr
     return outcome
