@@ -1,5 +1,6 @@
-"""Loads a file's valid rows into a Postgres table, Write-Audit-Publish style, in ONE transaction:
+"""Loads a file's valid rows into a Postgres table, Write-Audit-Publish style, the rows in ONE transaction:
 
+0. the target table is created (or given new output columns) in a short transaction of its own;
 1. write: COPY the rows (from the engine's Parquet) into a temporary staging table;
 2. audit: the staged row count matches the engine's, no natural-key column is empty, no natural key repeats;
 3. publish: INSERT … ON CONFLICT (natural key) DO UPDATE into `<schema>.<table>`, then COMMIT.
@@ -59,6 +60,11 @@ def postgres_type(kind: pa.DataType) -> str:
 
 
 def _ensure_table(cur: psycopg.Cursor, dest: PostgresDestination, schema: pa.Schema) -> None:
+    # `CREATE … IF NOT EXISTS` is not safe against itself: two transactions creating the same schema or table at
+    # once fail with a UniqueViolation (pg_namespace, pg_type). First loads of a feed do run at once (its
+    # event-driven run, a backfill, the file workers of one task), so the DDL of one schema takes turns; the lock
+    # ends with this short transaction, before any rows are loaded.
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"filegate.loading.ddl:{dest.db_schema}",))
     target = sql.Identifier(dest.db_schema, dest.table)
     cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dest.db_schema)))
     columns = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(postgres_type(f.type))) for f in schema]
@@ -98,6 +104,7 @@ def load_postgres(dsn: str, contract: Contract, parquet_files: Iterable[Path], *
     stage = sql.Identifier(f"stage_{dest.table}")
     with connect(dsn, source=dsn_source(dest)) as conn, conn.cursor() as cur:
         _ensure_table(cur, dest, schema)
+        conn.commit()  # the DDL on its own: an empty table or a new nullable column publishes nothing
         # CREATE TABLE AS copies no constraints: an empty key must reach the audit, not fail the COPY.
         cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {} WITH NO DATA").format(
             stage, target))
