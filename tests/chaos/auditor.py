@@ -151,10 +151,15 @@ def audit(sent: list[PlannedFile], seen: Observed) -> AuditReport:
         statuses = sorted(rows_by_key[k][0]["status"] for k in stored_keys if rows_by_key.get(k))
         if planned is None or not statuses:
             continue
-        expected = ["duplicate"] * (len(statuses) - 1) + ["processed"]
-        if statuses != sorted(expected) and all(status in TERMINAL for status in statuses):
+        others = [s for s in statuses if s != Status.DUPLICATE]
+        if len(others) != 1 and all(status in TERMINAL for status in statuses):
             flag("wrong_outcome", f"{planned.name} ({content[0]}): {statuses}, expected one processed, "
                                   f"{len(statuses) - 1} duplicate")
+        elif others and others[0] in (Status.FAILED, Status.QUARANTINED):
+            # Allowed (terminal, with a reason: checked above), but every valid file should come through.
+            reason = next((r["error"] for k in stored_keys for r in rows_by_key.get(k, [])
+                           if r["status"] == others[0]), "")
+            flag("not_processed", f"{planned.name} ({content[0]}) {others[0]}: {(reason or '')[:160]}")
         for key in stored_keys:
             if rows_by_key.get(key) and rows_by_key[key][0]["status"] == Status.PROCESSED:
                 processed[key] = (rows_by_key[key][0], planned)

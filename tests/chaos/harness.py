@@ -294,8 +294,8 @@ class ChaosRun:
         for marker in sorted(self.lambda_dir.glob("*")) if self.lambda_dir.exists() else []:
             kind, _, key = marker.read_text().strip().partition(" ")
             self.log.entries.append((marker.stat().st_mtime, kind, key))
-        for kind, n in self.s3_proxy.state.injected.items():
-            self.log.entries.append((time.time(), kind, f"{n} request(s)"))
+        for at, kind in self.s3_proxy.state.times:
+            self.log.entries.append((at, kind, "S3 request"))
         last_fault = self.log.last_at(ignore=("s3_event_duplicated", "s3_event_lost")) or first_send
         print("auditing ...", flush=True)
         seen = auditor.collect(self.s3, self.bucket, self.env["FILEGATE_DB_URL"],
@@ -335,7 +335,8 @@ def render(result: RunResult) -> str:
     counts = result.report.counts
     lines.append("auditor (sources of truth):")
     lines.append(f"  lost {counts['lost'] + counts['unregistered']}, duplicate rows {counts['pg_duplicate_rows']}, "
-                 f"duplicate records {counts['api_duplicate_records']}, stuck {counts['stuck']}")
+                 f"duplicate records {counts['api_duplicate_records']}, stuck {counts['stuck']}; "
+                 f"failed or quarantined with a reason {counts.get('not_processed', 0)}")
     lines.append(result.report.summary())
     lines.append(f"result: {'PASSED' if result.passed else 'FAILED'}")
     return "\n".join(lines)

@@ -32,6 +32,7 @@ class FaultState:
         self.window_until = 0.0
         self.share = 0.0
         self.injected: Counter[str] = Counter()
+        self.times: list[tuple[float, str]] = []  # (time.time(), kind) of every injected fault
 
     def open_window(self, seconds: float, share: float) -> None:
         with self.lock:
@@ -43,6 +44,7 @@ class FaultState:
                 return None
             kind = self.rng.choice(KINDS)
             self.injected[kind] += 1
+            self.times.append((time.time(), kind))
             return kind
 
 

@@ -108,12 +108,26 @@ def test_a_stuck_file_is_counted(workload, state, status) -> None:
     assert found["stuck"] == 1 and found["not_terminal"] == 1
 
 
-def test_a_failed_file_without_a_reason_is_counted(workload, state) -> None:
+def fail(state: Observed, reason: str) -> None:
+    """An FTP file that failed: its status and history say so, and it published nothing."""
     row = first(state, "chaos_ftp")
-    row["status"], row["error"] = "failed", " "
+    row["status"], row["error"] = "failed", reason
     state.events[row["id"]] = events(None, "downloaded", "queued", "processing", "failed")
-    found = failing(audit(workload, state))
-    assert found["no_reason"] == 1 and found["wrong_outcome"] == 1
+    stem = posixpath.basename(row["raw_key"]).removesuffix(".csv")
+    state.processed_keys = [k for k in state.processed_keys if f"/{stem}-" not in k]
+
+
+def test_a_failed_file_without_a_reason_is_counted(workload, state) -> None:
+    fail(state, " ")
+    report = audit(workload, state)
+    assert failing(report) == {"no_reason": 1} and report.counts["not_processed"] == 1
+
+
+def test_a_failed_file_with_a_reason_is_a_figure_not_a_failure(workload, state) -> None:
+    fail(state, "Lambda timed out on the task's last try")
+    report = audit(workload, state)
+    assert report.passed and report.counts["not_processed"] == 1
+    assert "Lambda timed out" in report.problems["not_processed"][0]
 
 
 def test_a_duplicate_processed_twice_is_a_wrong_outcome(workload, state) -> None:
