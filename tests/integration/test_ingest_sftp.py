@@ -109,6 +109,8 @@ def test_normal_pickup_archives_and_registers(local_stack, keys, sftp_root, s3, 
     assert sorted(p.name for p in (folder / "archive").iterdir()) == ["a.csv", "b.csv"]
     listing, again = run_pickup(local_stack, keys, s3, store, feed, key_login=key_login)
     assert listing.ready == [] and again.downloaded == []
+    with SftpSession(endpoint(local_stack, keys)) as session:  # a directory not created yet holds nothing
+        assert session.list_files("/not_there_yet", "*.csv") == []
 
 
 def test_wrong_host_key_is_refused_with_both_fingerprints(local_stack, keys, sftp_root, s3, store,

@@ -202,8 +202,15 @@ class SftpSession:
     # -- listing ------------------------------------------------------------------------------------------
 
     def list_files(self, directory: str, pattern: str = "*") -> list[RemoteFile]:
+        try:
+            entries = self.sftp.listdir_attr(directory)
+        except FileNotFoundError:
+            # As with FTP (where servers answer 550 for an empty directory too): nothing to pick up, said loudly.
+            # A partner that never delivers is what the feed's `expect:` slots and their alerts are for.
+            log.warning("%s does not exist on %s: nothing to pick up", directory, self.endpoint.describe())
+            return []
         found = []
-        for entry in self.sftp.listdir_attr(directory):
+        for entry in entries:
             name = entry.filename
             if not fnmatch.fnmatchcase(name, pattern):
                 continue
