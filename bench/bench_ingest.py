@@ -241,7 +241,9 @@ class Bench:
                 "host_key": ensure_ssh_keys(self.stack.ctx.paths.ssh).host_public}
         try:
             out = subprocess.run([sys.executable, str(MEMORY_PROBE), json.dumps(args)], env=self.env,
-                                 capture_output=True, text=True, timeout=1800, check=True)
+                                 capture_output=True, text=True, timeout=3600, check=False)
+            if out.returncode:
+                raise RuntimeError(f"the memory probe failed:\n{out.stderr[-4000:]}")
         finally:
             (folder / name).unlink(missing_ok=True)
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
