@@ -3,7 +3,7 @@
 Each service runs the same in-repo server the no-Docker stack runs (infra/local/filegate_stack), bound to 0.0.0.0
 inside its container (FILEGATE_BIND_HOST) so the other containers reach it by service name:
 
-    python infra/docker/compose_services.py aws-init | lambda | ftp | sftp | stub-api
+    python infra/docker/compose_services.py aws-init | lambda | ftp | sftp | stub-api | lineage
 """
 
 from __future__ import annotations
@@ -86,7 +86,15 @@ def stub_api() -> int:
     return api.main(["--port", os.environ.get("FILEGATE_STUB_API_PORT", "8150")])
 
 
-SERVICES = {"aws-init": aws_init, "lambda": lambda_endpoint, "ftp": ftp, "sftp": sftp, "stub-api": stub_api}
+def lineage() -> int:
+    from filegate_stack import lineage_receiver
+
+    return lineage_receiver.main(["--port", os.environ.get("FILEGATE_LINEAGE_PORT", "8160"),
+                                  "--data-dir", "/tmp/filegate-lineage"])
+
+
+SERVICES = {"aws-init": aws_init, "lambda": lambda_endpoint, "ftp": ftp, "sftp": sftp, "stub-api": stub_api,
+            "lineage": lineage}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in SERVICES:

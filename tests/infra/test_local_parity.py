@@ -27,7 +27,7 @@ from filegate_stack.aws_resources import ACCOUNT_ID, ALERT_TOPIC, REGION
 
 AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 ASTRO_SERVICES = ("scheduler", "dag-processor", "api-server", "triggerer")
-SUPPORT_SERVICES = ("moto", "aws-init", "lambda", "ftp", "sftp", "stub-api")
+SUPPORT_SERVICES = ("moto", "aws-init", "lambda", "ftp", "sftp", "stub-api", "lineage")
 # client_env keys that only make sense on the developer's machine (paths, generated secrets).
 MACHINE_LOCAL = {"FILEGATE_HOME", "FILEGATE_FTP_CA_FILE", "FILEGATE_AIRFLOW_DB_URL", "FILEGATE_STUB_API_TOKEN"}
 
@@ -115,7 +115,7 @@ def test_support_services_run_existing_entry_points(compose: dict[str, Any]) -> 
         from compose_services import SERVICES
     finally:
         sys.path.pop(0)
-    for name in ("aws-init", "lambda", "ftp", "sftp", "stub-api"):
+    for name in ("aws-init", "lambda", "ftp", "sftp", "stub-api", "lineage"):
         command = compose["services"][name]["command"]
         assert command[:2] == ["python", "infra/docker/compose_services.py"] and command[2] in SERVICES
     assert (ROOT / "infra" / "docker" / "Dockerfile").is_file()

@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -130,7 +131,8 @@ def make_handler(store: EventStore) -> type[BaseHTTPRequestHandler]:
 
 def build_server(port: int, data_dir: Path | None) -> tuple[ThreadingHTTPServer, EventStore]:
     store = EventStore(data_dir)
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(store))
+    # FILEGATE_BIND_HOST=0.0.0.0 only inside a container (docker-compose.yaml); loopback everywhere else.
+    server = ThreadingHTTPServer((os.environ.get("FILEGATE_BIND_HOST", "127.0.0.1"), port), make_handler(store))
     server.daemon_threads = True
     return server, store
 
