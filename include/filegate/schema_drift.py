@@ -48,6 +48,9 @@ _WIDER: dict[str, set[str]] = {
 NAME_SIMILARITY = 0.75  # difflib ratio of two normalized names that makes them "similar"
 DISTINCT_TOLERANCE = 0.1  # distinct counts within 10% of each other count as the same profile
 PROFILE_KEYS = ("count", "nulls", "distinct", "min", "max", "top_values")
+MAX_LISTED = 10  # moved columns named in a reorder's message
+MAX_DETAIL = 200  # moved columns (and the new order) kept in a reorder's detail
+MAX_SUMMARY_CHANGES = 20  # changes spelled out in the one-line summary; the record keeps them all
 PROFILE_TEXT_CHARS = 64  # kept of a text min, max or top value: enough to compare, small enough to travel
 
 
@@ -134,8 +137,9 @@ class Drift:
             return "no schema change"
         against = f" from version {self.from_version}" if self.from_version is not None else ""
         count = len(self.changes)
-        return f"{count} schema change{'s' if count > 1 else ''}{against}: " + "; ".join(
-            c.message for c in self.changes)
+        shown = "; ".join(c.message for c in self.changes[:MAX_SUMMARY_CHANGES])
+        more = f"; and {count - MAX_SUMMARY_CHANGES} more" if count > MAX_SUMMARY_CHANGES else ""
+        return f"{count} schema change{'s' if count > 1 else ''}{against}: {shown}{more}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"from_version": self.from_version, "summary": self.summary,
@@ -194,45 +198,54 @@ def _renames(old: list[SchemaColumn], new: list[SchemaColumn], removed: list[str
              old_profile: Mapping[str, Any], new_profile: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Removed name → (added name, why): same position, same type, and a similar name or values profile."""
     found: dict[str, tuple[str, str]] = {}
-    position = {c.name: i for i, c in enumerate(new)}
-    taken: set[str] = set()
+    gone, new_names = set(removed), set(added)
     for i, before in enumerate(old):
-        if before.name not in removed:
+        if before.name not in gone or i >= len(new) or new[i].name not in new_names:
             continue
-        for name in added:
-            after = new[position[name]]
-            if name in taken or position[name] != i or after.type != before.type:
-                continue
-            if similar_names(before.name, name):
-                why = "similar name"
-            elif same_profile(old_profile.get(before.name), new_profile.get(name)):
-                why = "same values"
-            else:
-                continue
-            found[before.name] = (name, why)
-            taken.add(name)
-            break
+        after = new[i]
+        if after.type != before.type:
+            continue
+        if similar_names(before.name, after.name):
+            found[before.name] = (after.name, "similar name")
+        elif same_profile(old_profile.get(before.name), new_profile.get(after.name)):
+            found[before.name] = (after.name, "same values")
     return found
 
 
 def _moved(old_order: list[str], new_order: list[str]) -> list[str]:
-    """The fewest columns whose moving explains the new order (those outside a longest common subsequence)."""
-    n, m = len(old_order), len(new_order)
-    lengths = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            lengths[i][j] = (lengths[i + 1][j + 1] + 1 if old_order[i] == new_order[j]
-                             else max(lengths[i + 1][j], lengths[i][j + 1]))
-    kept, i, j = set(), 0, 0
-    while i < n and j < m:
-        if old_order[i] == new_order[j]:
-            kept.add(old_order[i])
-            i, j = i + 1, j + 1
-        elif lengths[i + 1][j] >= lengths[i][j + 1]:
-            i += 1
+    """The fewest columns whose moving explains the new order: those outside a longest increasing run of old
+    positions (both lists hold the same names, so this is their longest common subsequence, in O(n log n) even
+    for the widest files)."""
+    position = {name: i for i, name in enumerate(old_order)}
+    sequence = [position[name] for name in new_order]
+    tails: list[int] = []  # tails[k]: index in `sequence` of the smallest tail of an increasing run of length k+1
+    previous = [-1] * len(sequence)
+    for i, value in enumerate(sequence):
+        k = _bisect(sequence, tails, value)
+        if k > 0:
+            previous[i] = tails[k - 1]
+        if k == len(tails):
+            tails.append(i)
         else:
-            j += 1
+            tails[k] = i
+    kept: set[str] = set()
+    i = tails[-1] if tails else -1
+    while i >= 0:
+        kept.add(new_order[i])
+        i = previous[i]
     return [name for name in new_order if name not in kept]
+
+
+def _bisect(sequence: list[int], tails: list[int], value: int) -> int:
+    """Where `value` goes among the run tails (their values ascend)."""
+    low, high = 0, len(tails)
+    while low < high:
+        middle = (low + high) // 2
+        if sequence[tails[middle]] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def diff(current: Sequence[Mapping[str, Any] | SchemaColumn], file: Sequence[Mapping[str, Any] | SchemaColumn], *,
@@ -242,6 +255,8 @@ def diff(current: Sequence[Mapping[str, Any] | SchemaColumn], file: Sequence[Map
     be recognised by its values."""
     old, new = columns_of(current), columns_of(file)
     old_by, new_by = {c.name: c for c in old}, {c.name: c for c in new}
+    old_at = {c.name: i for i, c in enumerate(old, start=1)}
+    new_at = {c.name: i for i, c in enumerate(new, start=1)}
     removed = [c.name for c in old if c.name not in new_by]
     added = [c.name for c in new if c.name not in old_by]
     renames = _renames(old, new, removed, added, current_profile or {}, file_profile or {})
@@ -250,17 +265,17 @@ def diff(current: Sequence[Mapping[str, Any] | SchemaColumn], file: Sequence[Map
     for name in removed:
         if name not in renames:
             changes.append(Change("removed", name, f"column {name} removed ({old_by[name].type})",
-                                  {"type": old_by[name].type, "position": _position(old, name)}))
+                                  {"type": old_by[name].type, "position": old_at[name]}))
     for name in added:
         if name not in renamed_to:
             col = new_by[name]
-            changes.append(Change("added", name, f"column {name} added at position {_position(new, name)} "
+            changes.append(Change("added", name, f"column {name} added at position {new_at[name]} "
                                                  f"({col.type}{', nullable' if col.nullable else ''})",
-                                  {"type": col.type, "nullable": col.nullable, "position": _position(new, name)}))
+                                  {"type": col.type, "nullable": col.nullable, "position": new_at[name]}))
     for before, (after, why) in renames.items():
         changes.append(Change("renamed", after, f"column {before} renamed to {after}? ({why}, same position "
-                                                f"{_position(new, after)} and type {new_by[after].type})",
-                              {"from": before, "evidence": why, "position": _position(new, after)}))
+                                                f"{new_at[after]} and type {new_by[after].type})",
+                              {"from": before, "evidence": why, "position": new_at[after]}))
     pairs = [(old_by[n], new_by[n]) for n in old_by if n in new_by]
     pairs += [(old_by[before], new_by[after]) for before, (after, _) in renames.items()]
     for before, after in pairs:
@@ -279,14 +294,16 @@ def diff(current: Sequence[Mapping[str, Any] | SchemaColumn], file: Sequence[Map
     new_order = [c.name for c in new if c.name in old_by or c.name in renamed_to]
     if old_order != new_order:
         moved = _moved(old_order, new_order)
-        where = ", ".join(f"{name} {old_order.index(name) + 1}→{new_order.index(name) + 1}" for name in moved)
-        changes.append(Change("reordered", ", ".join(moved), f"columns reordered ({where} among shared columns)",
-                              {"columns": moved, "order": new_order}))
+        old_rank = {name: i for i, name in enumerate(old_order, start=1)}
+        new_rank = {name: i for i, name in enumerate(new_order, start=1)}
+        where = ", ".join(f"{name} {old_rank[name]}→{new_rank[name]}" for name in moved[:MAX_LISTED])
+        more = f" and {len(moved) - MAX_LISTED} more" if len(moved) > MAX_LISTED else ""
+        detail: dict[str, Any] = {"columns": moved[:MAX_DETAIL], "moved": len(moved)}
+        if len(new_order) <= MAX_DETAIL:
+            detail["order"] = new_order
+        changes.append(Change("reordered", ", ".join(moved[:MAX_LISTED]) + more,
+                              f"columns reordered ({where}{more} among shared columns)", detail))
     return Drift(changes, from_version)
-
-
-def _position(columns: list[SchemaColumn], name: str) -> int:
-    return next(i for i, c in enumerate(columns, start=1) if c.name == name)
 
 
 def verdict(policy: str, drift: Drift | None) -> Verdict:

@@ -120,9 +120,30 @@ def test_reordered_columns_name_the_fewest_that_moved() -> None:
     reordered = [BASE[0], BASE[2], BASE[3], BASE[1]]
     drift = diff(BASE, reordered)
     assert kinds(drift) == [("reordered", "customer")]
-    assert drift.changes[0].detail == {"columns": ["customer"],
+    assert drift.changes[0].detail == {"columns": ["customer"], "moved": 1,
                                        "order": ["order_id", "amount", "ordered_on", "customer"]}
     assert "customer 2→4" in drift.changes[0].message
+
+
+def test_a_wide_shuffled_file_is_classified_quickly_and_its_texts_stay_short() -> None:
+    """A file may have up to format.max_columns columns (2,000 by default, 100,000 at most): every step is
+    linear or n log n, and messages name a few columns, not all."""
+    import random
+    import time
+
+    wide = [{"name": f"c{n}", "type": "int", "nullable": False} for n in range(100_000)]
+    shuffled = list(wide)
+    random.Random(1).shuffle(shuffled)
+    started = time.perf_counter()
+    drift = diff(wide, [*shuffled[:-1], {"name": "extra", "type": "string", "nullable": True}])
+    assert time.perf_counter() - started < 10  # the quadratic version took hours
+    assert [c.kind for c in drift.changes] == ["removed", "added", "reordered"]
+    reorder = drift.changes[-1]
+    assert reorder.detail["moved"] > 90_000 and len(reorder.detail["columns"]) == 200 and "order" not in reorder.detail
+    assert reorder.message.count("→") == 10 and len(drift.summary) < 2_000
+    renamed_all = [{**c, "name": c["name"] + "_x"} for c in wide]
+    everything = diff(wide, renamed_all)
+    assert len(everything.changes) == 100_000 and everything.summary.endswith("; and 99980 more")
 
 
 def test_an_added_column_alone_is_not_a_reorder() -> None:
