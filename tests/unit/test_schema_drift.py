@@ -131,19 +131,19 @@ def test_a_wide_shuffled_file_is_classified_quickly_and_its_texts_stay_short() -
     import random
     import time
 
-    wide = [{"name": f"c{n}", "type": "int", "nullable": False} for n in range(100_000)]
+    wide = [{"name": f"c{n}", "type": "int", "nullable": False} for n in range(20_000)]
     shuffled = list(wide)
     random.Random(1).shuffle(shuffled)
     started = time.perf_counter()
     drift = diff(wide, [*shuffled[:-1], {"name": "extra", "type": "string", "nullable": True}])
-    assert time.perf_counter() - started < 10  # the quadratic version took hours
+    assert time.perf_counter() - started < 5  # the first, quadratic version took many minutes
     assert [c.kind for c in drift.changes] == ["removed", "added", "reordered"]
     reorder = drift.changes[-1]
-    assert reorder.detail["moved"] > 90_000 and len(reorder.detail["columns"]) == 200 and "order" not in reorder.detail
+    assert reorder.detail["moved"] > 18_000 and len(reorder.detail["columns"]) == 200 and "order" not in reorder.detail
     assert reorder.message.count("→") == 10 and len(drift.summary) < 2_000
     renamed_all = [{**c, "name": c["name"] + "_x"} for c in wide]
     everything = diff(wide, renamed_all)
-    assert len(everything.changes) == 100_000 and everything.summary.endswith("; and 99980 more")
+    assert len(everything.changes) == 20_000 and everything.summary.endswith("; and 19980 more")
 
 
 def test_an_added_column_alone_is_not_a_reorder() -> None:
