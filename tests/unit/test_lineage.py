@@ -158,3 +158,35 @@ def test_without_a_transport_the_provider_stays_disabled(tmp_path) -> None:
                                                  "print(enabled())"], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]
+
+
+def test_a_hanging_lineage_backend_costs_one_budget_per_task_not_a_timeout_per_file(tmp_path) -> None:
+    """A backend that accepts and never answers (timeouts and retries of the HTTP transport): the task waits
+    FILEGATE_LINEAGE_BUDGET_S once, then goes on; nothing raises."""
+    import socket
+
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(64)
+        url = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+        script = (
+            "import time\n"
+            "from unittest import mock\n"
+            "from filegate.contracts import get_contract\n"
+            "import filegate.orchestration.lineage as lineage\n"
+            "import test_lineage as t\n"
+            "with mock.patch.object(lineage, 'locations', return_value=t.LOCATIONS), "
+            "mock.patch.object(lineage, 'parent_of', return_value=t.PARENT):\n"
+            "    started = time.monotonic()\n"
+            "    sent = lineage.emit_file_lineage({}, get_contract('orders'), [t.orders_run() for _ in range(20)])\n"
+            "print(sent, round(time.monotonic() - started, 1))\n"
+        )
+        env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "FILEGATE_LINEAGE_BUDGET_S": "2",
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(ROOT / "tests"),
+                                              os.environ.get("PYTHONPATH", "")]),
+               "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "http", "url": url,
+                                                              "endpoint": "api/v1/lineage", "timeout": 5})}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sent, seconds = done.stdout.split()[-2:]
+    assert int(sent) == 0 and float(seconds) < 4, done.stdout
