@@ -46,6 +46,10 @@ class StackPaths:
         return self.stack / "stub_api"
 
     @property
+    def lineage(self) -> Path:
+        return self.stack / "lineage"
+
+    @property
     def lambda_dir(self) -> Path:
         return self.stack / "lambda"
 
