@@ -1,4 +1,5 @@
-"""A real local stack (Postgres, moto, Lambda endpoint, FTP, SFTP, stub API; not Airflow) for integration tests."""
+"""A real local stack (Postgres, moto, Lambda endpoint, FTP, SFTP, stub API, OpenLineage receiver; not Airflow) for
+integration tests."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ TEST_FUNCTIONS = {
     # A real Filegate handler with a 1 s timeout: the Lambda timeout path through awslambdaric (test_lambda_runtime).
     "fg-process-file-1s": {"handler": "filegate.lambdas.process_file.handler", "timeout": 1, "memory": 512},
 }
-COMPONENTS = ["postgres", "moto", "lambda", "ftp", "sftp", "stub_api"]
+COMPONENTS = ["postgres", "moto", "lambda", "ftp", "sftp", "stub_api", "lineage"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def make_stack(home: Path, **config: object) -> Stack:
         airflow_db_url=None,
         stub_api_token=None,
         ftp_tls="optional",
+        openlineage=False,  # the provider stays disabled; test_lineage_dag turns it on for its own runs
         startup_timeout=60,
         **config,  # type: ignore[arg-type]
     )

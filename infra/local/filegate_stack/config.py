@@ -56,7 +56,9 @@ class Ports:
     lambda_: int = 9150
     ftp: int = 2121
     ftp_passive: tuple[int, int] = (30000, 30049)
+    sftp: int = 2222
     stub_api: int = 8150
+    lineage: int = 8160
     airflow: int = 8080
 
     @classmethod
@@ -66,7 +68,9 @@ class Ports:
             lambda_=_env_int("FILEGATE_LAMBDA_PORT", 9150),
             ftp=_env_int("FILEGATE_FTP_PORT", 2121),
             ftp_passive=_parse_range(os.environ.get("FILEGATE_FTP_PASSIVE_PORTS") or "30000-30049"),
+            sftp=_env_int("FILEGATE_SFTP_PORT", 2222),
             stub_api=_env_int("FILEGATE_STUB_API_PORT", 8150),
+            lineage=_env_int("FILEGATE_LINEAGE_PORT", 8160),
             airflow=_env_int("FILEGATE_AIRFLOW_PORT", 8080),
         )
 
@@ -78,7 +82,9 @@ class Ports:
             lambda_=free_port(),
             ftp=free_port(),
             ftp_passive=free_port_range(10),
+            sftp=free_port(),
             stub_api=free_port(),
+            lineage=free_port(),
             airflow=free_port(),
         )
 
@@ -88,7 +94,9 @@ class Ports:
             "lambda": self.lambda_,
             "ftp": self.ftp,
             "ftp_passive": f"{self.ftp_passive[0]}-{self.ftp_passive[1]}",
+            "sftp": self.sftp,
             "stub_api": self.stub_api,
+            "lineage": self.lineage,
             "airflow": self.airflow,
         }
 
@@ -99,7 +107,9 @@ class Ports:
             lambda_=int(data["lambda"]),
             ftp=int(data["ftp"]),
             ftp_passive=_parse_range(str(data["ftp_passive"])),
+            sftp=int(data.get("sftp", cls.sftp)),  # stack.json written before the SFTP server existed
             stub_api=int(data["stub_api"]),
+            lineage=int(data.get("lineage", cls.lineage)),  # stack.json from before the receiver
             airflow=int(data["airflow"]),
         )
 
@@ -118,11 +128,17 @@ class StackConfig:
     ftp_password: str = field(default_factory=lambda: os.environ.get("FILEGATE_FTP_PASSWORD", "filegate"))
     # off | optional (AUTH TLS offered: one server for FTP and FTPS) | required (FTPS only)
     ftp_tls: str = field(default_factory=lambda: os.environ.get("FILEGATE_FTP_TLS") or "optional")
+    sftp_user: str = "filegate"
+    sftp_password: str = field(default_factory=lambda: os.environ.get("FILEGATE_SFTP_PASSWORD", "filegate"))
+    # Airflow's OpenLineage provider sends to the stack's receiver (off: the provider stays disabled).
+    openlineage: bool = True
     airflow_user: str = "admin"
     airflow_password: str = field(default_factory=lambda: os.environ.get("FILEGATE_AIRFLOW_PASSWORD", "admin"))
     stub_api_token: str | None = field(default_factory=lambda: os.environ.get("FILEGATE_STUB_API_TOKEN") or None)
     db_url: str | None = field(default_factory=lambda: os.environ.get("FILEGATE_DB_URL") or None)
     airflow_db_url: str | None = field(default_factory=lambda: os.environ.get("FILEGATE_AIRFLOW_DB_URL") or None)
+    # S3 (only S3) through another endpoint in front of moto, e.g. the chaos run's fault-injecting proxy.
+    s3_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("FILEGATE_S3_ENDPOINT_URL") or None)
     dags_folder: Path | None = field(
         default_factory=lambda: Path(p) if (p := os.environ.get("FILEGATE_DAGS_FOLDER")) else None
     )

@@ -1,4 +1,4 @@
-"""Launchers for the in-repo servers: Lambda endpoint, FTP server, stub API."""
+"""Launchers for the in-repo servers: Lambda endpoint, FTP server, SFTP server, stub API, lineage receiver."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from filegate_stack.component import Component, StackContext, dump_json
 from filegate_stack.lambda_functions import endpoint_config
 from filegate_stack.procs import http_ok, port_open, wait_until
+from filegate_stack.ssh_keys import ensure_ssh_keys
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,10 @@ def lambda_url(ctx: StackContext) -> str:
 
 def stub_api_url(ctx: StackContext) -> str:
     return f"http://127.0.0.1:{ctx.ports.stub_api}"
+
+
+def lineage_url(ctx: StackContext) -> str:
+    return f"http://127.0.0.1:{ctx.ports.lineage}"
 
 
 class LambdaComponent(Component):
@@ -33,7 +38,8 @@ class LambdaComponent(Component):
             env={
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ctx.ports.moto}",
                 "FILEGATE_BUCKET": ctx.config.bucket,
-            },
+            }
+            | ({"AWS_ENDPOINT_URL_S3": ctx.config.s3_endpoint_url} if ctx.config.s3_endpoint_url else {}),
         )
         config_path = ctx.paths.lambda_dir / "functions.json"
         dump_json(config_path, config)
@@ -100,6 +106,23 @@ class FtpComponent(Component):
         return {"server": f"{scheme}://{ctx.config.ftp_user}@127.0.0.1:{ctx.ports.ftp}/"}
 
 
+class SftpComponent(Component):
+    name = "sftp"
+    processes = ("sftp",)
+
+    def start(self, ctx: StackContext) -> None:
+        argv = [ctx.python(), "-m", "filegate_stack.sftp_server", "--port", str(ctx.ports.sftp),
+                "--root", str(ctx.paths.sftp_root), "--user", ctx.config.sftp_user, "--keys", str(ctx.paths.ssh)]
+        env = ctx.base_env()
+        env["FILEGATE_SFTP_PASSWORD"] = ctx.config.sftp_password  # by environment: `ps` never shows it
+        record = self.launch(ctx, "sftp", argv, env)
+        wait_until(lambda: port_open(ctx.ports.sftp), timeout=ctx.config.startup_timeout, what="sftp", pid=record)
+        ctx.state["sftp"] = {"host_key": ensure_ssh_keys(ctx.paths.ssh).host_public}
+
+    def urls(self, ctx: StackContext) -> dict[str, str]:
+        return {"server": f"sftp://{ctx.config.sftp_user}@127.0.0.1:{ctx.ports.sftp}/"}
+
+
 class StubApiComponent(Component):
     name = "stub_api"
     processes = ("stub_api",)
@@ -128,3 +151,20 @@ class StubApiComponent(Component):
 
     def urls(self, ctx: StackContext) -> dict[str, str]:
         return {"base": stub_api_url(ctx)}
+
+
+class LineageReceiverComponent(Component):
+    """The OpenLineage HTTP transport's target: Airflow (and Filegate's file events) send lineage here."""
+
+    name = "lineage"
+    processes = ("lineage",)
+
+    def start(self, ctx: StackContext) -> None:
+        argv = [ctx.python(), "-m", "filegate_stack.lineage_receiver", "--port", str(ctx.ports.lineage),
+                "--data-dir", str(ctx.paths.lineage)]
+        record = self.launch(ctx, "lineage", argv, ctx.base_env())
+        wait_until(lambda: http_ok(f"{lineage_url(ctx)}/_receiver/health"), timeout=ctx.config.startup_timeout,
+                   what="lineage receiver", pid=record)
+
+    def urls(self, ctx: StackContext) -> dict[str, str]:
+        return {"events": f"{lineage_url(ctx)}/api/v1/lineage"}

@@ -16,11 +16,17 @@ from filegate_stack.moto import MotoComponent
 from filegate_stack.paths import StackPaths, default_home
 from filegate_stack.postgres import PostgresComponent
 from filegate_stack.procs import log_tail
-from filegate_stack.services import FtpComponent, LambdaComponent, SftpComponent, StubApiComponent
+from filegate_stack.services import (
+    FtpComponent,
+    LambdaComponent,
+    LineageReceiverComponent,
+    SftpComponent,
+    StubApiComponent,
+)
 
 logger = logging.getLogger(__name__)
 
-COMPONENT_NAMES = ("postgres", "moto", "lambda", "ftp", "sftp", "stub_api", "airflow")
+COMPONENT_NAMES = ("postgres", "moto", "lambda", "ftp", "sftp", "stub_api", "lineage", "airflow")
 ALIASES = {"stub-api": "stub_api", "stub": "stub_api", "pg": "postgres", "aws": "moto"}
 
 
@@ -51,6 +57,7 @@ def _build_components() -> dict[str, Component]:
         FtpComponent(),
         SftpComponent(),
         StubApiComponent(),
+        LineageReceiverComponent(),
         AirflowComponent(),
     ]
     return {c.name: c for c in components}
