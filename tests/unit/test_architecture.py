@@ -58,8 +58,8 @@ LAYERS: list[set[str]] = [
      "schema_drift"},
     {"contracts", "status"},  # the file model
     {"parsers", "validation", "schedule"},  # reading and checking (files, and whether they came on time)
-    {"transforms", "loading", "ingestion", "reporting"},  # file work
-    {"pipeline"},
+    {"transforms", "loading", "ingestion", "reporting", "callbacks", "lineage"},  # file work (lineage: of files)
+    {"pipeline", "ask"},  # work over files and their results (ask: questions over the aggregates and statuses)
     {"lambdas", "cli", "orchestration"},  # entry points
 ]
 

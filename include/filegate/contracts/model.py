@@ -5,10 +5,13 @@ from __future__ import annotations
 import codecs
 import itertools
 import re
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from filegate.schema_drift import DEFAULT_POLICY as DEFAULT_DRIFT_POLICY
+from filegate.schema_drift import Policy as DriftPolicy
 from filegate.storage import keys
 
 ColumnType = Literal["int", "float", "decimal", "bool", "date", "datetime", "string"]
@@ -117,30 +120,114 @@ class Schema(_Strict):
         return columns
 
 
-class FtpSource(_Strict):
-    """Where a partner's FTP/FTPS server drops the feed's files, and what to do with them once in S3."""
+class ServerDirectory(_Strict):
+    """A directory on a partner's server that the ingest_<kind>_<feed> DAG watches, and what to do with each file
+    once it is safely in S3. Shared by FTP/FTPS and SFTP feeds."""
 
-    conn_id: str = "filegate_ftp"
     directory: str = "/"
-    tls: bool = False
     stable_seconds: int = Field(default=10, ge=0, description="size unchanged this long means fully written")
     after_download: Literal["archive", "delete", "keep"] = "archive"
     archive_directory: str = "archive"
-    schedule: str = Field(default="*/5 * * * *", description="cron for the ingest_ftp_<feed> DAG")
+    schedule: str = Field(default="*/5 * * * *", description="cron for the ingest_<kind>_<feed> DAG")
+
+
+class FtpSource(ServerDirectory):
+    """Where a partner's FTP/FTPS server drops the feed's files."""
+
+    conn_id: str = "filegate_ftp"
+    tls: bool = False
+
+
+class SftpSource(ServerDirectory):
+    """Where a partner's SFTP server drops the feed's files. The Airflow SSH/SFTP connection `conn_id` gives the
+    login, a password and/or `private_key`, and the server's `host_key` (verified, never learned)."""
+
+    conn_id: str = "filegate_sftp"
 
 
 class Source(_Strict):
-    kind: Literal["s3", "ftp", "upload"] = "s3"
+    kind: Literal["s3", "ftp", "sftp", "upload"] = "s3"
     pattern: str = "*"
     queue: str | None = Field(default=None, description="SQS queue fed by S3 ObjectCreated events")
     sensed_schedule: str | None = Field(
         default=None, description="cron of the backfillable sense_<feed> DAG that lists the raw prefix per interval")
     ftp: FtpSource | None = None
+    sftp: SftpSource | None = None
 
     @model_validator(mode="after")
-    def _ftp_needs_settings(self) -> Source:
+    def _server_needs_settings(self) -> Source:
         if self.kind == "ftp" and self.ftp is None:
             raise ValueError("source.kind ftp needs a source.ftp block (directory, conn_id, ...)")
+        if self.kind == "sftp" and self.sftp is None:
+            raise ValueError("source.kind sftp needs a source.sftp block (directory, conn_id, ...)")
+        return self
+
+    @property
+    def remote(self) -> FtpSource | SftpSource | None:
+        """The server directory an ingest DAG picks files up from; None for S3 and upload feeds."""
+        return {"ftp": self.ftp, "sftp": self.sftp}.get(self.kind)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class BusinessDays(_Strict):
+    """Slots at fixed local times on the listed weekdays (holidays excepted): the usual partner calendar."""
+
+    at: list[str] = Field(min_length=1, description="local times HH:MM, e.g. ['06:00'] or ['06:00', '18:00']")
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+
+    @field_validator("at")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        for text in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+                raise ValueError(f"{text!r} is not a local time HH:MM (00:00 to 23:59); quote it in YAML, '06:00'")
+        return sorted(set(value))
+
+
+class Expect(_Strict):
+    """When files are expected: one *slot* per cron tick or business-day time in the feed's time zone, each
+    satisfied by `files` arrivals (matching `pattern`) by its time plus `grace_minutes`; see docs/deliveries.md."""
+
+    timezone: str = Field(default="UTC", description="IANA zone of the slot times, e.g. Europe/London")
+    cron: str | None = Field(default=None, description="5-field cron in local time, e.g. '0 6 * * 1-5'")
+    business_days: BusinessDays | None = None
+    files: int = Field(default=1, ge=1, le=10_000, description="arrivals that satisfy one slot")
+    pattern: str | None = Field(
+        default=None, description="file-name glob for the slot's files, default source.pattern; {slot:%Y%m%d} "
+                                  "is replaced by the slot's local date/time (strftime), so names match one slot")
+    grace_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="after the slot time, still on time")
+    holidays: list[date] = Field(default_factory=list, description="local dates without slots")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/London") from exc
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from filegate.cron import Cron, CronError
+
+            try:
+                Cron.parse(value)
+            except CronError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_calendar(self) -> Expect:
+        if (self.cron is None) == (self.business_days is None):
+            raise ValueError("give exactly one of expect.cron or expect.business_days")
         return self
 
 
@@ -319,6 +406,9 @@ class ParquetDestination(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
 
 
+MAX_RETRY_FOR_MINUTES = 6 * 60
+
+
 class ApiDestination(_Strict):
     endpoint: str = Field(pattern=r"^/", description="path on the filegate_api connection's host")
     batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -329,6 +419,11 @@ class ApiDestination(_Strict):
     envelope: str | None = Field(default=None, min_length=1, description="POST {envelope: [...]} instead of [...]")
     concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
     rate_limit_per_s: float | None = Field(default=None, gt=0, description="requests per second, token bucket")
+    retry_for_minutes: float = Field(
+        default=15, gt=0, le=MAX_RETRY_FOR_MINUTES,
+        description="how long a file keeps retrying while the API is unavailable (5xx, 429, timeouts, refused "
+                    "connections), from its first failed try, before it fails; the task waits between tries "
+                    "without holding a worker slot")
     conn_id: str = "filegate_api"
 
     @field_validator("payload")
@@ -354,6 +449,18 @@ class PostgresDestination(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class Callbacks(_Strict):
+    """Uploads to this feed may name a `callback_url`: when the file reaches a terminal status, Filegate POSTs a
+    signed JSON body there (filegate.callbacks). Only the hosts listed here may be called back."""
+
+    allowed_hosts: list[str] = Field(min_length=1, description="hosts a callback URL may name: exact, or "
+                                                                "'*.example.com' for its subdomains")
+    allow_http: bool = Field(default=False, description="also plain http (a local stack); https only otherwise")
+    secret_conn_id: str = Field(default="filegate_callbacks",
+                                description="Airflow connection whose password is the HMAC-SHA256 signing secret")
+    timeout_s: float = Field(default=10.0, gt=0, le=60, description="per request")
+
+
 class Destinations(_Strict):
     parquet: ParquetDestination = Field(default_factory=ParquetDestination)
     api: ApiDestination | None = None
@@ -374,8 +481,14 @@ class Contract(_Strict):
     transforms: list[Transform] = Field(default_factory=list)
     destinations: Destinations = Field(default_factory=Destinations)
     heavy: Heavy = Field(default_factory=Heavy)
+    expect: Expect | None = Field(default=None, description="when files are expected (delivery slots)")
     null_values: NullValues | None = Field(
         default=None, description="missing-value markers of typed and inferred columns; default pandas' set")
+    callbacks: Callbacks | None = Field(default=None, description="uploads may name a callback URL on these hosts")
+    schema_drift: DriftPolicy = Field(
+        default=DEFAULT_DRIFT_POLICY,
+        description="a file whose columns differ from the feed's current schema version: evolve (accept, new "
+                    "version), warn (accept, new version, alert) or freeze (quarantine with the diff)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

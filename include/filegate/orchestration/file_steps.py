@@ -8,8 +8,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from filegate.orchestration.notify import alert_files, send_run_summary
-from filegate.orchestration.task_context import actor, is_last_try
+from filegate.orchestration.file_outputs import announce_finished_files
+from filegate.orchestration.notify import alert_files, alert_schema_drift, send_run_summary
+from filegate.orchestration.task_context import actor, is_last_try, next_try_in_s
 from filegate.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -31,15 +32,20 @@ def process_step(feed_name: str, context: dict[str, Any], *, file_ids: Iterable[
     except RetryableFailure as exc:
         if exc.report is not None:
             alert_files(store, exc.report.quarantined + exc.report.failed, context)
+            alert_schema_drift(store, exc.report.drift_warned, context)
         raise
     alert_files(store, report.quarantined + report.failed, context)
+    alert_schema_drift(store, report.drift_warned, context)
+    announce_finished_files(context, feed_name, report.quarantined + report.failed)
     log.info("feed %s: processed %s, quarantined %s, failed %s", feed_name, report.done, report.quarantined,
              report.failed)
     return report.done
 
 
 def deliver_step(feed_name: str, file_ids: Iterable[int], context: dict[str, Any]) -> dict[str, list[int]]:
-    """Posts the files' records to the feed's API; each file ends `processed` or, finally, `failed`."""
+    """Posts the files' records to the feed's API; each file ends `processed` or, finally, `failed`. While the
+    API is unavailable the step raises RetryableFailure and Airflow retries the task (policy.delivery_retry_args)
+    until the destination's retry_for_minutes has passed."""
     from filegate.contracts import get_contract
     from filegate.orchestration.connections import api_target, s3_client, status_store
     from filegate.pipeline.steps import RetryableFailure, deliver_files
@@ -48,13 +54,29 @@ def deliver_step(feed_name: str, file_ids: Iterable[int], context: dict[str, Any
     feed = get_contract(feed_name)
     try:
         report = deliver_files(store, s3_client(), load_settings().bucket, feed, actor(context), list(file_ids),
-                               api_target(feed), last_try=is_last_try(context))
+                               api_target(feed), last_try=is_last_try(context), next_try_in_s=next_try_in_s(context))
     except RetryableFailure as exc:
         if exc.report is not None:
             alert_files(store, exc.report.failed, context)
         raise
     alert_files(store, report.failed, context)
+    announce_finished_files(context, feed_name, report.done + report.failed)
+    callback_step(feed, context)
     return {"processed": report.done, "failed": report.failed}
+
+
+def callback_step(feed: Any, context: dict[str, Any]) -> None:
+    """Calls back the uploaders of the feed's finished files (contract `callbacks`). A callback never fails the
+    run: what could not be sent stays due for the feed's next run (filegate.callbacks.dispatch)."""
+    if feed.callbacks is None:
+        return
+    from filegate.callbacks.dispatch import send_callbacks
+    from filegate.orchestration.connections import callback_secret, status_store
+
+    try:
+        send_callbacks(status_store(), feed, actor(context), secret=callback_secret(feed.callbacks.secret_conn_id))
+    except Exception:
+        log.exception("callbacks of feed %s not sent this run; they stay due for the next one", feed.name)
 
 
 def summarize_run(context: dict[str, Any]) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from filegate.orchestration.policy import Tag, dag_kwargs
+from filegate.contracts.model import MAX_RETRY_FOR_MINUTES
+from filegate.orchestration.assets import reprocess_alias
+from filegate.orchestration.policy import Tag, dag_kwargs, delivery_retry_args
 from filegate.status.lifecycle import REPROCESSABLE, Status
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,8 @@ steps and code as `process_<feed>`. Trigger it by hand (**Trigger DAG** → fill
 | `file_ids` | file ids (from `filegate status` or the Filegate view); empty: select by the filters below |
 | `feed` | one feed |
 | `arrived_from`, `arrived_to` | arrival dates, inclusive, `YYYY-MM-DD` |
-| `statuses` | which finished files to take: {", ".join(sorted(REPROCESSABLE))} (default failed, quarantined) |
+| `statuses` | which files to take: {", ".join(sorted(REPROCESSABLE))} (default failed, quarantined), or \
+`processing`: only files whose run is gone (claim lease expired: task SIGKILLed, worker lost), released and re-run |
 | `dry_run` | only list what would run: `select_files` logs the plan, nothing changes, later tasks are skipped |
 
 At least one of `file_ids`, `feed` or a date range is required. Bad params (unknown feed, unreadable or reversed
@@ -52,7 +55,8 @@ def _params() -> dict[str, Param]:
                             description="Last arrival date (YYYY-MM-DD), inclusive."),
         "statuses": Param([str(Status.FAILED), str(Status.QUARANTINED)], type="array", items={"type": "string"},
                           examples=sorted(str(s) for s in REPROCESSABLE), title="Statuses",
-                          description="Which finished files to take: failed, quarantined, processed."),
+                          description="Which files to take: failed, quarantined, processed; processing takes "
+                                      "only files whose run is gone (claim lease expired)."),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Only log what would be reprocessed; change nothing."),
     }
@@ -125,7 +129,10 @@ def build_reprocess_dag() -> Any:
             return done
 
         @task(doc_md="Posts each file's records not yet acknowledged by the API, feed by feed, and marks the "
-                     "files `processed` (or `failed`, naming the failed batches).")
+                     "files `processed` (or `failed`, naming the failed batches). Retried while an API is "
+                     "unavailable, up to each destination's retry_for_minutes.",
+              outlets=[reprocess_alias()],  # an asset event per processed file (orchestration.assets)
+              **delivery_retry_args(MAX_RETRY_FOR_MINUTES))
         def deliver_records(processed: dict[str, list[int]], **context: Any) -> dict[str, list[int]]:
             from filegate.orchestration.file_steps import deliver_step, summarize_run
             from filegate.pipeline.steps import RetryableFailure

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +23,11 @@ from filegate.delivery.payload import PayloadError, iter_payload_batches
 from filegate.delivery.template import PayloadTemplate
 from filegate.functions.invoke import Invoker
 from filegate.pipeline.heavy import process_routed
+from filegate.schema_drift import compact_profile
 from filegate.settings import file_workers
+from filegate.status.lease import keep_leases, lease_seconds
 from filegate.status.lifecycle import Status
-from filegate.status.store import Actor, StatusStore
+from filegate.status.store import Actor, ClaimLost, StatusStore
 from filegate.storage.s3 import ObjectChanged
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,8 @@ class StepReport:
     quarantined: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     retry: dict[int, str] = field(default_factory=dict)
+    lost: list[int] = field(default_factory=list)  # taken over by another run after this one's claim expired
+    drift_warned: list[int] = field(default_factory=list)  # accepted with a schema change under `warn`: alert
 
 
 def reprocess_hint(file_id: int) -> str:
@@ -58,12 +64,13 @@ def reprocess_hint(file_id: int) -> str:
 T = TypeVar("T")
 
 
-Outcome = tuple[str, str | None]  # ("done" | "quarantined" | "failed" | "retry", reason)
+Outcome = tuple[str, str | None]  # ("done" | "quarantined" | "failed" | "retry" | "lost", reason)
 
 
-def _step_report(rows: list[dict[str, Any]], outcomes: dict[int, Outcome]) -> StepReport:
+def _step_report(rows: list[dict[str, Any]], outcomes: dict[int, Outcome],
+                 drift_warned: Iterable[int] = ()) -> StepReport:
     """The step's report in the rows' order; files to retry make the step raise, after the others are done."""
-    report = StepReport()
+    report = StepReport(drift_warned=sorted(drift_warned))
     for row in rows:
         kind, reason = outcomes[row["id"]]
         if kind == "retry":
@@ -107,12 +114,14 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
     claimed = store.claim(actor, feed=contract.name, file_ids=list(file_ids) if file_ids is not None else None,
                           limit=limit)
     log.info("claimed %d file(s) of feed %s", len(claimed), contract.name)
+    drift_warned: list[int] = []
 
     def one(row: dict[str, Any]) -> Outcome:
         file_id = row["id"]
         arrived = row["arrived_on"] or row["created_at"].date()
         try:
-            outcome = process_routed(s3, bucket, contract, row, arrived=arrived, invoker=invoker)
+            outcome = process_routed(s3, bucket, contract, row, arrived=arrived, invoker=invoker,
+                                     schema_baseline=store.schemas.current(contract.name))
         except Exception as exc:  # one file's infrastructure error must not stop the batch
             reason = f"processing {row['name']} failed: {type(exc).__name__}: {exc}"
             log.exception("file #%s: %s", file_id, reason)
@@ -128,13 +137,36 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                              rows_rejected=engine.rows_rejected,
                              inferred_schema=engine.inferred_schema or engine.schema,
                              column_stats=engine.column_stats, issues=engine.issues)
+        accepted = outcome.status == "processed"
+        if engine.file_schema:  # a tabular file read past its header (not a PDF, not an unreadable file)
+            store.schemas.record(file_id, contract.name, engine.file_schema, accepted=accepted,
+                                 profile=compact_profile(engine.column_stats), drift=engine.schema_drift)
+        if accepted and engine.schema_drift and engine.schema_drift["verdict"] == "warn":
+            drift_warned.append(file_id)
         if outcome.status == "quarantined":
             store.transition(file_id, Status.QUARANTINED, actor, error=outcome.reason, outputs=outcome.outputs)
             return "quarantined", outcome.reason
         store.save_outputs(file_id, outcome.outputs)
         return "done", None
 
-    return _step_report(claimed, for_each_file(claimed, one, workers))
+    with keep_leases(store, actor, [row["id"] for row in claimed]):
+        outcomes = for_each_file(claimed, _unless_lost(one), workers)
+    # The deliver task starts later (a busy scheduler may take minutes): its files keep a longer lease till then.
+    handed_over = [file_id for file_id, (kind, _) in outcomes.items() if kind == "done"]
+    if handed_over:
+        store.renew_leases(handed_over, actor, lease_s=2 * lease_seconds())
+    return _step_report(claimed, outcomes, drift_warned)
+
+
+def _unless_lost(work: Callable[[dict[str, Any]], Outcome]) -> Callable[[dict[str, Any]], Outcome]:
+    """A file this run no longer holds (its claim expired and another run took it) is left to that run."""
+    def guarded(row: dict[str, Any]) -> Outcome:
+        try:
+            return work(row)
+        except ClaimLost as exc:
+            log.warning("file #%s: %s; leaving it to that run", row["id"], exc)
+            return "lost", str(exc)
+    return guarded
 
 
 def _content_changed(exc: Exception) -> bool:
@@ -144,13 +176,16 @@ def _content_changed(exc: Exception) -> bool:
 
 def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, actor: Actor,
                   file_ids: Iterable[int], target: ApiTarget | None, *, last_try: bool = True,
-                  workers: int | None = None) -> StepReport:
+                  workers: int | None = None, next_try_in_s: float = 0.0) -> StepReport:
     """Posts each processed file's records to the feed's API, then marks it `processed`.
 
-    A file whose batches were all acknowledged becomes `processed`. Otherwise the task is retried (acknowledged
-    batches are skipped, so a retry posts only what is missing) unless this is the last try or the API refused
-    the batches outright (4xx): then the file becomes `failed`, naming the failed batches. Several files are
-    delivered at once (as in process_files); together they keep the target's concurrency and rate limit.
+    A file whose batches were all acknowledged becomes `processed`. A file the API could not take now (5xx,
+    429, timeouts, refused connections) stays `processing`, held by this run, with a `delivery waiting` entry
+    in its history, and the step raises RetryableFailure so that the task's next try (in about `next_try_in_s`,
+    or after the API's Retry-After) posts what is missing: acknowledged batches are never posted again. The
+    file becomes `failed`, naming the failed batches, when the API refused the batches outright (4xx), when it
+    stayed unavailable longer than the destination's `retry_for_minutes`, or on the task's last try. Several
+    files are delivered at once (as in process_files); together they keep the target's concurrency and rate.
     """
     api = contract.destinations.api
     template = PayloadTemplate.compile(api.payload) if api is not None else None
@@ -168,6 +203,23 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
         if api is None or target is None or template is None:
             store.transition(file_id, Status.PROCESSED, actor, message="no API destination configured")
             return "done", None
+        started = datetime.now(UTC)
+        not_before = row.get("delivery_retry_at")
+        if not_before is not None and not_before > started:
+            wait_s = (not_before - started).total_seconds()
+            if wait_s > target.max_wait_in_task_s:  # the API's Retry-After is still running: do not post yet
+                reason = f"the API asked not to be called before {_clock(not_before)} (Retry-After)"
+                if last_try:
+                    store.transition(file_id, Status.FAILED, actor,
+                                     error=f"delivery of {row['name']} gave up: {reason}, after the task's last "
+                                           f"try; {reprocess_hint(file_id)}")
+                    return "failed", reason
+                store.note_delivery_waiting(file_id, actor, since=row.get("delivery_waiting_since") or started,
+                                            retry_at=not_before,
+                                            message=f"delivery waiting: {reason}; try {actor.try_number} posted "
+                                                    "nothing")
+                return "retry", reason
+            time.sleep(wait_s)
         result = None
         give_up = last_try
         try:
@@ -196,11 +248,50 @@ def deliver_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
                       "kept and never posted again; a re-run posts only the missing ones")
             give_up = give_up or not result.worth_retrying
         if result is not None and result.ok:
-            store.transition(file_id, Status.PROCESSED, actor, message=f"API: {result.describe()}")
+            store.transition(file_id, Status.PROCESSED, actor, message=f"API: {result.describe()}"
+                             + _waited(row.get("delivery_waiting_since")))
             return "done", None
+        now = datetime.now(UTC)
+        since = row.get("delivery_waiting_since") or started
+        deadline = since + timedelta(minutes=api.retry_for_minutes)
+        if not give_up and now >= deadline:
+            give_up = True
+            reason = (f"the API stayed unavailable from {_clock(since)} to {_clock(now)} "
+                      f"({(now - since).total_seconds() / 60:.1f} min), longer than the destination's "
+                      f"retry_for_minutes ({api.retry_for_minutes:g}); {reason}")
         if give_up:
             store.transition(file_id, Status.FAILED, actor, error=f"{reason}; {reprocess_hint(file_id)}")
             return "failed", reason
+        asked = result.retry_after_s if result is not None and result.retry_after_s else 0.0
+        retry_at = now + timedelta(seconds=max(next_try_in_s, asked))
+        first = _first_error(result) if result is not None else reason
+        store.note_delivery_waiting(
+            file_id, actor, since=since, retry_at=now + timedelta(seconds=asked) if asked else now,
+            lease_s=max(next_try_in_s, asked) + lease_seconds(),
+            message=(f"delivery waiting: API unavailable since {_clock(since)} ({first}); try "
+                     f"{actor.try_number} failed, retry {(actor.try_number or 0) + 1} at about {_clock(retry_at)}"
+                     + (f" (Retry-After {asked:.0f} s)" if asked else "")
+                     + f"; gives up at {_clock(deadline)} (retry_for_minutes {api.retry_for_minutes:g})"))
         return "retry", reason
 
-    return _step_report(rows, for_each_file(rows, one, workers))
+    with keep_leases(store, actor, [row["id"] for row in rows]):
+        outcomes = for_each_file(rows, _unless_lost(one), workers)
+    return _step_report(rows, outcomes)
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _waited(since: datetime | None) -> str:
+    if since is None:
+        return ""
+    return f"; after the API was unavailable from {_clock(since)} ({(datetime.now(UTC) - since).total_seconds():.0f} s)"
+
+
+def _first_error(result: Any) -> str:
+    """The first failed batch's error, short: enough to tell an outage (refused connections) from a 503."""
+    if result.failed:
+        batch = min(result.failed)
+        return f"batch #{batch}: {result.failed[batch][:160]}"
+    return "no batch acknowledged"

@@ -2,7 +2,8 @@
 `StatusStore.reads` (filegate.status.queries), on the same pooled connections; the schema is filegate.status.schema.
 
 Each public method is one transaction. Claiming is a conditional UPDATE over rows locked with SKIP LOCKED,
-so two runs never hold the same file.
+so two runs never hold the same file. A claim is a lease (filegate.status.lease): a file whose holder stopped
+renewing it goes back to `queued`, and a status change out of `processing` is fenced on the claiming run.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from filegate.status.lease import lease_seconds
 from filegate.status.lifecycle import ALLOWED, TERMINAL, Status, TransitionError, check
 from filegate.status.queries import StatusQueries
 from filegate.status.schema import apply_migrations
+from filegate.status.schema_history import SchemaHistory
+from filegate.status.slot_ledger import SlotLedger
 from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,10 @@ class Actor:
     @classmethod
     def cli(cls) -> Actor:
         return cls(task_id="cli")
+
+
+class ClaimLost(TransitionError):
+    """This run no longer holds the file: its lease ran out and another run (or reprocess_files) took it over."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ class StatusStore:
         self.dsn = dsn
         self.source = source  # named in connection errors instead of the DSN, which may hold a password
         self.reads = StatusQueries(dsn, source=source, borrow=self._tx)  # every read, on this store's connections
+        self.slots = SlotLedger(self._tx)  # expected deliveries (filegate.schedule)
+        self.schemas = SchemaHistory(self._tx)  # schema versions and drift (filegate.schema_drift)
         self._idle: list[psycopg.Connection[dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -260,24 +270,35 @@ class StatusStore:
                    error: str | None = None, outputs: dict[str, Any] | None = None) -> Status:
         """Moves one file to `target` if the lifecycle allows it; returns the previous status."""
         with self._tx() as cur:
-            cur.execute("SELECT status FROM file WHERE id = %s FOR UPDATE", (file_id,))
+            cur.execute("SELECT status, last_run_id FROM file WHERE id = %s FOR UPDATE", (file_id,))
             row = cur.fetchone()
             if row is None:
                 raise LookupError(f"no file with id {file_id}")
             current = Status(row["status"])
+            self._fence(file_id, current, row["last_run_id"], actor)
             check(current, target, reason=error)
             cur.execute(
                 "UPDATE file SET status = %s, error = %s, updated_at = now(),"
+                " lease_expires_at = CASE WHEN status = 'processing' AND %s::text = 'processing' THEN lease_expires_at"
+                " END,"
                 " outputs = CASE WHEN %s::jsonb IS NULL THEN outputs ELSE outputs || %s::jsonb END,"
                 " finished_at = CASE WHEN %s THEN now() ELSE NULL END,"
                 " last_dag_id = coalesce(%s, last_dag_id), last_run_id = coalesce(%s, last_run_id),"
                 " last_task_id = coalesce(%s, last_task_id) WHERE id = %s",
-                (target, error, Jsonb(outputs) if outputs is not None else None,
+                (target, error, target, Jsonb(outputs) if outputs is not None else None,
                  Jsonb(outputs) if outputs is not None else None, target in TERMINAL,
                  actor.dag_id, actor.run_id, actor.task_id, file_id),
             )
             self._event(cur, file_id, current, target, actor, error or message)
             return current
+
+    @staticmethod
+    def _fence(file_id: int, current: Status, holder: str | None, actor: Actor) -> None:
+        """Only the run holding a `processing` file may move it on: a run whose claim expired and was taken over
+        (its task was thought dead, yet finished later) must not overwrite the new holder's outcome."""
+        if current == Status.PROCESSING and actor.run_id is not None and holder not in (None, actor.run_id):
+            raise ClaimLost(f"file #{file_id} is no longer held by run {actor.run_id}: its claim expired and run "
+                            f"{holder} holds it now")
 
     def queue(self, file_ids: Sequence[int], actor: Actor, message: str = "queued for processing") -> list[int]:
         """Moves downloaded (or, for reprocessing, finished) files to `queued`; returns those it moved."""
@@ -291,9 +312,14 @@ class StatusStore:
         return moved
 
     def claim(self, actor: Actor, *, feed: str | None = None, file_ids: Sequence[int] | None = None,
-              limit: int = 100) -> list[dict[str, Any]]:
-        """Atomically takes queued files for this run. A retry of the same run takes back what it held."""
+              limit: int = 100, lease_s: float | None = None) -> list[dict[str, Any]]:
+        """Atomically takes queued files for this run, each for a lease of `lease_s` seconds (default
+        FILEGATE_CLAIM_LEASE_S) that the run renews while it works (filegate.status.lease.keep_leases). A retry
+        of the same run takes back what it held. Files of other runs whose lease ran out are queued again first
+        (release_expired), in the same transaction, so they are taken here exactly once."""
+        lease = lease_s or lease_seconds()
         with self._tx() as cur:
+            self._release_expired(cur, actor, feed=feed, file_ids=file_ids)
             cur.execute(
                 "SELECT id, status FROM file"
                 " WHERE (status = 'queued' OR (status = 'processing' AND last_run_id = %(run_id)s))"
@@ -311,16 +337,81 @@ class StatusStore:
                     check(Status.QUEUED, Status.PROCESSING)
             ids = [r["id"] for r in rows]
             cur.execute(
-                "UPDATE file SET status = 'processing', claimed_at = now(), attempts = attempts + 1,"
-                " updated_at = now(), error = NULL, last_dag_id = %s, last_run_id = %s, last_task_id = %s"
-                " WHERE id = ANY(%s) RETURNING *",
-                (actor.dag_id, actor.run_id, actor.task_id, ids),
+                "UPDATE file SET claimed_at = now(), attempts = attempts + 1,"
+                " lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => %s)),"
+                # A new claim starts a new delivery deadline; a retry of the same run keeps waiting where it was.
+                " delivery_waiting_since = CASE WHEN status = 'queued' THEN NULL ELSE delivery_waiting_since END,"
+                " delivery_retry_at = CASE WHEN status = 'queued' THEN NULL ELSE delivery_retry_at END,"
+                " status = 'processing', updated_at = now(), error = NULL, last_dag_id = %s, last_run_id = %s,"
+                " last_task_id = %s WHERE id = ANY(%s) RETURNING *",
+                (lease, actor.dag_id, actor.run_id, actor.task_id, ids),
             )
             claimed = cur.fetchall()
             for r in rows:
                 if r["status"] == Status.QUEUED:
                     self._event(cur, r["id"], Status.QUEUED, Status.PROCESSING, actor, "claimed")
             return sorted(claimed, key=lambda r: r["id"])
+
+    def release_expired(self, actor: Actor, *, feed: str | None = None,
+                        file_ids: Sequence[int] | None = None) -> list[int]:
+        """Queues again the `processing` files (of `feed`, or just `file_ids`) whose claim lease ran out: the
+        run holding them is gone (its task SIGKILLed, its worker scaled away). Returns their ids."""
+        with self._tx() as cur:
+            return self._release_expired(cur, actor, feed=feed, file_ids=file_ids)
+
+    def _release_expired(self, cur: psycopg.Cursor[Any], actor: Actor, *, feed: str | None,
+                         file_ids: Sequence[int] | None) -> list[int]:
+        cur.execute(
+            "SELECT id, last_dag_id, last_run_id, last_task_id, claimed_at, lease_expires_at FROM file"
+            " WHERE status = 'processing' AND lease_expires_at < now()"
+            " AND (%(feed)s::text IS NULL OR feed = %(feed)s)"
+            " AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))"
+            " ORDER BY id FOR UPDATE SKIP LOCKED",
+            {"feed": feed, "ids": list(file_ids) if file_ids is not None else None},
+        )
+        rows = cur.fetchall()
+        if not rows:
+            return []
+        check(Status.PROCESSING, Status.QUEUED)
+        cur.execute("UPDATE file SET status = 'queued', lease_expires_at = NULL, delivery_waiting_since = NULL,"
+                    " delivery_retry_at = NULL, updated_at = now() WHERE id = ANY(%s)", ([r["id"] for r in rows],))
+        for r in rows:
+            holder = f"run {r['last_run_id']}" + (f" ({r['last_dag_id']}.{r['last_task_id']})"
+                                                  if r["last_dag_id"] else "")
+            message = (f"claim of {holder} expired at {_utc(r['lease_expires_at'])} with no heartbeat since "
+                       f"(claimed {_utc(r['claimed_at'])}): its task was killed or lost; queued again and "
+                       "processed from the raw copy by the next run (loads and posts are idempotent)")
+            log.warning("file #%s: %s", r["id"], message)
+            self._event(cur, r["id"], Status.PROCESSING, Status.QUEUED, actor, message)
+        return [int(r["id"]) for r in rows]
+
+    def renew_leases(self, file_ids: Sequence[int], actor: Actor, *, lease_s: float | None = None) -> list[int]:
+        """Extends this run's leases on the files it still holds; returns those ids (a heartbeat, not history)."""
+        with self._tx() as cur:
+            cur.execute("SET LOCAL synchronous_commit = off")  # a lost heartbeat is renewed at the next tick
+            cur.execute(
+                "UPDATE file SET lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => %s))"
+                " WHERE id = ANY(%s) AND status = 'processing' AND last_run_id IS NOT DISTINCT FROM %s RETURNING id",
+                (lease_s or lease_seconds(), list(file_ids), actor.run_id),
+            )
+            return [int(r["id"]) for r in cur.fetchall()]
+
+    def note_delivery_waiting(self, file_id: int, actor: Actor, *, message: str, since: datetime,
+                              retry_at: datetime, lease_s: float | None = None) -> None:
+        """Records in the file's history that its delivery waits for the API (the status stays `processing`),
+        starts its delivery deadline at `since` if not started, sets the earliest next post, and keeps the
+        claim's lease past that retry, so the file is not taken from a run that is only waiting."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE file SET delivery_waiting_since = coalesce(delivery_waiting_since, %s),"
+                " delivery_retry_at = %s, updated_at = now(),"
+                " lease_expires_at = greatest(lease_expires_at, %s + make_interval(secs => %s))"
+                " WHERE id = %s AND status = 'processing' AND last_run_id IS NOT DISTINCT FROM %s RETURNING id",
+                (since, retry_at, retry_at, lease_s or lease_seconds(), file_id, actor.run_id),
+            )
+            if cur.fetchone() is None:
+                raise ClaimLost(f"file #{file_id} is no longer held by run {actor.run_id}")
+            self._event(cur, file_id, Status.PROCESSING, Status.PROCESSING, actor, message)
 
     def save_outputs(self, file_id: int, outputs: dict[str, Any]) -> None:
         """Records where a file's outputs are while it is still being processed (not a status change)."""
@@ -371,4 +462,8 @@ class StatusStore:
             return [int(row["id"]) for row in rows]
 
 
-__all__ = ["ALLOWED", "Actor", "Registration", "Status", "StatusStore", "TransitionError"]
+def _utc(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "an unknown time"
+
+
+__all__ = ["ALLOWED", "Actor", "ClaimLost", "Registration", "Status", "StatusStore", "TransitionError"]

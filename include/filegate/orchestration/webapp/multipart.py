@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from filegate.callbacks.allow_list import CallbackRefused, check_callback_url
+from filegate.callbacks.dispatch import CALLBACK_PARAM
 from filegate.contracts.model import Contract
 from filegate.ingestion.transfer import S3StreamWriter
 from filegate.ingestion.upload import UploadRefused, open_upload
@@ -41,6 +43,9 @@ class UploadMetadata(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict,
                                    description="processing parameters, e.g. {\"page_map\": {\"part1\": [0, 1]}}")
     note: str | None = Field(default=None, max_length=500, description="free text kept with the object")
+    callback_url: str | None = Field(default=None, max_length=1000,
+                                     description="POSTed a signed JSON body when the file reaches a terminal status; "
+                                                 "only hosts in the feed's callbacks.allowed_hosts")
 
 
 class UploadResult(BaseModel):
@@ -194,13 +199,35 @@ async def stream_upload(chunks: AsyncIterator[bytes], *, content_type: str | Non
     log.info("upload by %s stored as s3://%s/%s (%d bytes)", user, bucket, stored.key, stored.size)
     return UploadResult(feed=contract.name, bucket=bucket, raw_key=stored.key, name=stored.key.rsplit("/", 1)[1],
                         original_name=original_name, size_bytes=stored.size, sha256=stored.sha256,
-                        params=meta.params, uploaded_by=user, status_url="")
+                        params=_params_with_callback(contract, meta), uploaded_by=user, status_url="")
+
+
+def _params_with_callback(contract: Contract, meta: UploadMetadata) -> dict[str, Any]:
+    """The processing parameters plus the checked callback URL, which travels (and is stored) among them."""
+    if CALLBACK_PARAM in meta.params:
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    f"metadata.params.{CALLBACK_PARAM} is reserved: give metadata.callback_url instead")
+    if meta.callback_url is None:
+        return meta.params
+    settings = contract.callbacks
+    try:
+        url = check_callback_url(meta.callback_url, feed=contract.name,
+                                 allowed_hosts=settings.allowed_hosts if settings else [],
+                                 allow_http=bool(settings and settings.allow_http))
+    except CallbackRefused as exc:
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, f"metadata.callback_url: {exc}") from exc
+    params = {**meta.params, CALLBACK_PARAM: url}
+    if len(json.dumps(params, separators=(",", ":"))) > MAX_PARAMS_BYTES:
+        raise _fail(status.HTTP_422_UNPROCESSABLE_CONTENT, f"metadata.params and callback_url together are larger "
+                                                           f"than {MAX_PARAMS_BYTES} bytes of JSON (S3 metadata)")
+    return params
 
 
 async def _open_writer(contract: Contract, s3: Any, bucket: str, original_name: str, meta: UploadMetadata,
                        user: str, part_bytes: int) -> S3StreamWriter:
+    params = _params_with_callback(contract, meta)
     try:
-        return await run_in_threadpool(open_upload, s3, bucket, contract, original_name, params=meta.params,
+        return await run_in_threadpool(open_upload, s3, bucket, contract, original_name, params=params,
                                        note=meta.note, user=user, part_bytes=part_bytes)
     except UploadRefused as exc:
         code = status.HTTP_409_CONFLICT if exc.conflict else status.HTTP_422_UNPROCESSABLE_CONTENT
