@@ -317,6 +317,174 @@ def test_api_docs_render_with_no_outside_network(stack, browser_page) -> None:
         page.close()
 
 
+def seed_delivery_slots(db_url: str) -> dict[str, str]:
+    """stock_levels (its contract expects a closing count every business day): yesterday's slot missed, today's
+    late with its file. The stack here runs no watch_deliveries, so the rows stay as seeded."""
+    import uuid
+
+    from filegate.status.store import Actor, StatusStore
+
+    store = StatusStore.connect(db_url)
+    today = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0)
+    slots = {"missed": today - timedelta(days=1), "late": today}
+    rows = {state: {"feed": "stock_levels", "expected_at": at, "deadline_at": at + timedelta(hours=1),
+                    "local_day": at.date(), "pattern": f"stock_{at:%Y-%m-%d}_close.tsv", "files_expected": 1}
+            for state, at in slots.items()}
+    store.slots.add(list(rows.values()))
+    name = f"stock_{today:%Y-%m-%d}_close.tsv"
+    late = store.register(feed="stock_levels", source="s3", raw_key=f"raw/stock_levels/{today:%Y/%m/%d}/{name}",
+                          name=name, sha256=uuid.uuid4().hex * 2, size_bytes=10, actor=Actor(task_id="e2e"))
+    store.slots.attach(rows["late"], late.file_id, today + timedelta(hours=3))
+    for slot in store.slots.open_slots("stock_levels"):
+        state = next((s for s, at in slots.items() if at == slot["expected_at"]), None)
+        if state is not None:
+            store.slots.set_state(slot["id"], state, delay_seconds=10_800 if state == "late" else None,
+                                  satisfied_at=today + timedelta(hours=3) if state == "late" else None)
+    return {state: at.date().isoformat() for state, at in slots.items()} | {"file": name}
+
+
+def test_delivery_calendar_colours_each_days_slots(stack, browser_page) -> None:
+    """The Deliveries tab: a row per feed with `expect:`, a cell per day coloured by its slots' state; a click
+    lists the slots with their files."""
+    from playwright.sync_api import expect
+
+    seeded = seed_delivery_slots(stack["db_url"])
+    page = browser_page.context.new_page()
+    try:
+        page.goto(stack["url"] + "/filegate/page?tab=deliveries")
+        if "/auth/login" in page.url or page.locator("input[name=username]").count():  # run on its own
+            sign_in(stack, page)
+            page.goto(stack["url"] + "/filegate/page?tab=deliveries")
+        row = page.locator("#delivery-calendar tr[data-feed='stock_levels']")
+        expect(row.locator(f"td[data-day='{seeded['missed']}']")).to_have_class(re.compile(r"\bd-missed\b"),
+                                                                                timeout=60_000)
+        late = row.locator(f"td[data-day='{seeded['late']}']")
+        expect(late).to_have_class(re.compile(r"\bd-late\b"))
+        late.click()
+        detail = page.locator("#delivery-detail")
+        expect(detail).to_contain_text(seeded["file"])
+        expect(detail).to_contain_text("3 h 00 min")
+        page.screenshot(path=str(ARTIFACTS / "10_deliveries.png"), full_page=True)
+        if WRITE_DOC_IMAGES:
+            page.locator("#deliveries").screenshot(path=str(DOC_IMAGES / "deliveries.png"))
+    finally:
+        page.close()
+
+
+def reordered_orders() -> tuple[str, bytes]:
+    """Orders whose sku and customer_email columns swapped places: the feed's schema version 1 (from
+    orders_2026-11-20.csv) no longer matches, and orders keeps the default policy, warn."""
+    header = "order_id,order_date,sku,customer_email,quantity,unit_price,currency"
+    rows = [f"{5000 + n},2026-11-21,ABC-{1000 + n},buyer{n}@example.com,{n + 1},9.99,EUR" for n in range(6)]
+    return f"orders_2026-11-21_reordered_{int(time.time())}.csv", ("\n".join([header, *rows]) + "\n").encode()
+
+
+def test_a_files_page_shows_its_schema_drift(stack, browser_page) -> None:
+    """A file uploaded with its columns in another order is processed (schema_drift: warn) and its page shows
+    the drift against the feed's version: the kind of change, the columns and what the policy did."""
+    from playwright.sync_api import expect
+
+    from filegate.status.store import StatusStore
+
+    page = browser_page.context.new_page()
+    try:
+        page.goto(stack["url"] + "/filegate/page?tab=files")
+        if "/auth/login" in page.url or page.locator("input[name=username]").count():  # run on its own
+            sign_in(stack, page)
+            page.goto(stack["url"] + "/filegate/page?tab=files")
+        name, body = reordered_orders()
+        uploaded = page.request.post(stack["url"] + "/filegate/api/feeds/orders/files",
+                                     multipart={"file": {"name": name, "mimeType": "text/csv", "buffer": body}})
+        assert uploaded.status == 201, uploaded.text()
+        store = StatusStore.connect(stack["db_url"])
+        deadline = time.monotonic() + PROCESSING_TIMEOUT_S
+        while not (row := next((r for r in store.reads.recent_files(feed="orders") if r["name"] == name), None)) \
+                or row["status"] not in TERMINAL:
+            assert time.monotonic() < deadline, f"{name} not final within {PROCESSING_TIMEOUT_S} s: {row}"
+            time.sleep(2)
+        assert row["status"] == "processed", row["error"]
+
+        page.reload()
+        page.locator("#file-table tr", has_text=name).click()
+        drift = page.locator("#detail #schema-drift")
+        expect(drift).to_contain_text("Against version 1 → version 2: accepted as a new schema version, with an "
+                                      "alert (schema_drift: warn).", timeout=30_000)
+        expect(drift.locator("tr.drift-reordered")).to_have_count(1)
+        expect(drift.locator("tr.drift-reordered")).to_contain_text("columns reordered")
+        expect(drift).to_contain_text("order_id int, order_date date, sku string, customer_email string")
+        page.locator("#detail").screenshot(path=str(ARTIFACTS / "11_schema_drift.png"))
+        if WRITE_DOC_IMAGES:  # the file's heading down to its drift section
+            top, end = page.locator("#detail").bounding_box(), drift.bounding_box()
+            scrolled = page.evaluate("window.scrollY")  # bounding boxes are in the viewport, the clip in the page
+            page.screenshot(path=str(DOC_IMAGES / "schema-drift.png"), full_page=True,
+                            clip={"x": top["x"], "y": top["y"] + scrolled, "width": top["width"],
+                                  "height": end["y"] + end["height"] + 12 - top["y"]})
+    finally:
+        page.close()
+
+
+def test_a_files_page_shows_its_lineage(stack, browser_page) -> None:
+    """The processed sample's view: its raw object → the job filegate.orders → its Parquet keys, the API endpoint
+    and its rejected rows, with row counts and the failed assertions; the stack's lineage receiver got the file's
+    START and COMPLETE through the OpenLineage provider's HTTP transport."""
+    from playwright.sync_api import expect
+
+    page = browser_page.context.new_page()
+    try:
+        page.goto(stack["url"] + "/filegate/page?tab=files")
+        if "/auth/login" in page.url or page.locator("input[name=username]").count():  # run on its own
+            sign_in(stack, page)
+            page.goto(stack["url"] + "/filegate/page?tab=files")
+        page.locator(f"#file-table tr[data-id='{stack['ids']['orders_2026-11-20.csv']}']").click()
+        lineage = page.locator("#detail #lineage")
+        expect(lineage).to_contain_text("filegate-local/filegate.orders", timeout=30_000)
+        expect(lineage).to_contain_text("15 in · 12 valid · 3 rejected")
+        expect(lineage).to_contain_text("/v1/orders")
+        expect(lineage.locator(".lineage-failed").first).to_contain_text("failed")
+        expect(lineage).to_contain_text("received by the lineage backend: START, COMPLETE", timeout=30_000)
+        lineage.screenshot(path=str(ARTIFACTS / "12_lineage.png"))
+    finally:
+        page.close()
+
+
+def test_the_ask_box_answers_with_rows_and_the_sql(stack, browser_page) -> None:
+    """The Ask tab: a question in words → what was understood, the SQL that ran, a chart and the rows; a question
+    outside the grammar → the refusal with examples."""
+    import psycopg
+    from playwright.sync_api import expect
+
+    page = browser_page.context.new_page()
+    try:
+        page.goto(stack["url"] + "/filegate/page?tab=ask")
+        if "/auth/login" in page.url or page.locator("input[name=username]").count():  # run on its own
+            sign_in(stack, page)
+            page.goto(stack["url"] + "/filegate/page?tab=ask")
+        page.fill("#ask-question", "files per status of the orders feed today")
+        page.click("#ask-form button[type=submit]")
+        expect(page.locator("#ask-sql")).to_contain_text("FROM ask.files", timeout=30_000)
+        expect(page.locator("#ask-sql")).to_contain_text("feed = 'orders'")
+        answer = page.locator("#ask-answer")
+        with psycopg.connect(stack["db_url"]) as conn:  # other tests of this module add orders files too
+            statuses = [r[0] for r in conn.execute(
+                "SELECT status FROM file WHERE feed = 'orders' AND coalesce(arrived_on, (created_at AT TIME ZONE "
+                "'UTC')::date) = (now() AT TIME ZONE 'UTC')::date GROUP BY status").fetchall()]
+        assert "quarantined" in statuses or "processed" in statuses
+        expect(answer.locator("tbody tr")).to_have_count(len(statuses))
+        for status in statuses:
+            expect(answer.locator("tbody")).to_contain_text(status)
+        if len(statuses) > 1:
+            expect(answer.locator("svg.chart-svg rect.bar")).to_have_count(len(statuses))
+        page.screenshot(path=str(ARTIFACTS / "11_ask.png"), full_page=True)
+        page.locator("#ask-examples a.ask-example", has_text="files per status today").click()  # an example asks itself
+        expect(page.locator("#ask-question")).to_have_value("files per status today")
+        expect(page.locator("#ask-sql")).not_to_contain_text("feed = 'orders'")
+        page.fill("#ask-question", "what is the weather tomorrow")
+        page.click("#ask-form button[type=submit]")
+        expect(page.locator("#ask-refusal")).to_contain_text("Questions I understand look like")
+    finally:
+        page.close()
+
+
 def test_anonymous_visitor_gets_the_login_page(stack, browser_page) -> None:
     context = browser_page.context
     context.clear_cookies()  # signed out: the same browser, without the UI's `_token` cookie

@@ -19,6 +19,9 @@ from filegate.orchestration.webapp.models import (
     AggregatesOut,
     CountRow,
     Counts,
+    Deliveries,
+    DeliveryFeed,
+    DeliverySlot,
     FeedInfo,
     FeedSummary,
     FileDetail,
@@ -27,6 +30,7 @@ from filegate.orchestration.webapp.models import (
     ReportInfo,
     ReprocessIn,
     ReprocessOut,
+    SchemaHistoryOut,
     Series,
     Step,
 )
@@ -153,7 +157,8 @@ def file_detail(file_id: int, user: CurrentUser, backend: BackendDep, access: Ac
                      and may_trigger(user, actions.REPROCESS_DAG_ID))
     return {"file": row, "history": detail.history, "api_calls": detail.api_calls,
             "quality": detail.quality, "steps": steps, "outputs": _outputs(backend.bucket, row["outputs"]),
-            "downloads": downloads, "can_reprocess": can_reprocess}
+            "downloads": downloads, "can_reprocess": can_reprocess,
+            "schema_drift": backend.store.schemas.drift_of(file_id)}
 
 
 @router.get("/files/{file_id}/history", summary="Every status transition of a file, oldest first",
@@ -178,6 +183,18 @@ def file_quality(file_id: int, user: CurrentUser, backend: BackendDep, access: A
     if quality is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {file_id} has no quality result (not parsed yet?)")
     return quality
+
+
+@router.get("/files/{file_id}/lineage",
+            summary="A file's OpenLineage run: raw object in, Parquet keys / table / API endpoint / rejected rows out, "
+                    "with schema, row counts and data-quality assertions",
+            description=FILE_RULE + " `received`: the events the local lineage receiver holds for the file "
+                                    "(null without one).")
+def file_lineage(file_id: int, user: CurrentUser, backend: BackendDep, access: Access) -> dict[str, Any]:
+    from filegate.orchestration.webapp.lineage_view import file_lineage as lineage_of
+
+    _file_or_404(backend, file_id, access)
+    return lineage_of(backend.store, backend.s3, backend.bucket, file_id)
 
 
 DownloadKind = Annotated[str, Path(pattern="^(" + "|".join(actions.DOWNLOAD_KINDS) + ")$",
@@ -268,6 +285,17 @@ def feed_summary(feed: FeedPath, user: CurrentUser, backend: BackendDep, access:
     stats = backend.queries.feed_stats(period, feed=feed)
     return FeedSummary(feed=feed, since=first, until=last, stats=stats[0] if stats else None,
                        top_issues=backend.queries.top_issues(period, feed=feed))
+
+
+@router.get("/feeds/{feed}/schemas", response_model=SchemaHistoryOut,
+            summary="A feed's schema versions, oldest first, each with the file that introduced it",
+            description=FEED_RULE)
+def feed_schemas(feed: FeedPath, user: CurrentUser, backend: BackendDep, access: Access) -> SchemaHistoryOut:
+    access.require(feed)
+    contract = _known_feed(backend, feed, access)
+    current = backend.store.schemas.current(feed)
+    return SchemaHistoryOut(feed=feed, policy=contract.schema_drift, current=current and current["version"],
+                            versions=backend.store.schemas.versions(feed))
 
 
 @router.get("/feeds/{feed}/aggregates", response_model=AggregatesOut,
@@ -409,3 +437,39 @@ def reprocess(body: ReprocessIn, request: Request, user: CurrentUser, backend: B
                               Actor(dag_id=run.dag_id, run_id=run.run_id))
     return ReprocessOut(dag_id=run.dag_id, run_id=run.run_id, file_ids=ids, requested_by=name, paused=run.paused,
                         run_url=links.dag_run_url(run.dag_id, run.run_id))
+
+
+@router.get("/deliveries", response_model=Deliveries,
+            summary="Expected deliveries: each slot of the feeds with an `expect:` block and its state (expected, "
+                    "arrived, late, missed), over local days (default: the last 13 days and tomorrow)",
+            description=READ_RULE + " Days are the feeds' local days (each feed's `expect.timezone`).")
+def deliveries(user: CurrentUser, backend: BackendDep, access: Access,
+               since: Annotated[date | None, Query(description="first local day")] = None,
+               until: Annotated[date | None, Query(description="last local day (default tomorrow)")] = None,
+               feed: FeedQuery = None) -> Deliveries:
+    until = until or datetime.now(UTC).date() + timedelta(days=1)
+    first, last, _ = _period(since, until, default_days=14)
+    scope = access.scope(feed)
+    feeds = [DeliveryFeed(feed=c.name, timezone=c.expect.timezone, schedule=_schedule_text(c.expect),
+                          files=c.expect.files, grace_minutes=c.expect.grace_minutes)
+             for c in backend.contracts() if c.expect is not None and c.name in scope]
+    zones = {f.feed: f.timezone for f in feeds}
+    slots = [_slot_out(row, zones.get(row["feed"], "UTC"))
+             for row in backend.store.slots.between(first, last, feed=feed, feeds=scope)]
+    return Deliveries(since=first, until=last, days=[first + timedelta(days=n) for n in range((last - first).days + 1)],
+                      feeds=feeds, slots=slots)
+
+
+def _schedule_text(expect: Any) -> str:
+    if expect.cron is not None:
+        return f"cron {expect.cron}"
+    days = expect.business_days
+    return f"{', '.join(days.weekdays)} at {', '.join(days.at)}"
+
+
+def _slot_out(row: dict[str, Any], timezone: str) -> DeliverySlot:
+    from zoneinfo import ZoneInfo
+
+    local = row["expected_at"].astimezone(ZoneInfo(timezone))
+    return DeliverySlot(**{k: row[k] for k in DeliverySlot.model_fields if k in row and k != "files"},
+                        local_time=f"{local:%H:%M} {local.tzname()}", files=row["files"])

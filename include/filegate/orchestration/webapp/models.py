@@ -58,6 +58,28 @@ class FileDetail(BaseModel):
                                                   "in this API, for the kinds this file has")
     can_reprocess: bool = Field(default=False, description="the file is failed or quarantined, has a raw copy, "
                                                            "and you may trigger `reprocess_files`")
+    schema_drift: dict[str, Any] | None = Field(
+        default=None, description="how the file's columns differ from its feed's schema version at the time: "
+                                  "policy, action (evolved, warned, frozen, not_accepted), from_version, to_version, "
+                                  "summary, changes (kind, column, message, …) and the file's columns")
+
+
+class SchemaVersion(BaseModel):
+    version: int
+    fingerprint: str
+    columns: list[dict[str, Any]] = Field(description="in order: name, type, nullable, declared")
+    file_id: int | None = Field(description="the file that introduced this version")
+    file_name: str | None = None
+    last_file_id: int | None = Field(description="the latest accepted file with this schema")
+    created_at: datetime
+    last_seen_at: datetime
+
+
+class SchemaHistoryOut(BaseModel):
+    feed: str
+    policy: str = Field(description="the contract's schema_drift: evolve, warn or freeze")
+    current: int | None = Field(description="the version of the feed's latest accepted file")
+    versions: list[SchemaVersion]
 
 
 class CountRow(BaseModel):
@@ -140,3 +162,41 @@ class ReprocessOut(BaseModel):
     file_ids: list[int]
     requested_by: str
     paused: bool = Field(description="the DAG is paused: the run waits until someone unpauses it")
+
+
+class DeliveryFile(BaseModel):
+    file_id: int
+    name: str
+    status: str
+    arrived_at: datetime = Field(description="when the file was registered: the time that counts for its slot")
+
+
+class DeliverySlot(BaseModel):
+    feed: str
+    local_day: date = Field(description="the slot's day in the feed's time zone: the calendar column")
+    local_time: str = Field(description="the slot time in the feed's time zone, e.g. `06:00 GMT`")
+    expected_at: datetime
+    deadline_at: datetime = Field(description="expected_at plus the grace period: on time until then")
+    state: str = Field(description="expected, arrived, late or missed")
+    files_expected: int
+    pattern: str = Field(description="the file-name glob of this slot")
+    files: list[DeliveryFile] = Field(description="the files that count for this slot, by arrival")
+    satisfied_at: datetime | None = Field(description="when the last needed file arrived")
+    delay_seconds: int | None = Field(description="satisfied_at minus expected_at, when positive")
+    missed_at: datetime | None = Field(description="when the slot was seen missed (kept when it turns late)")
+
+
+class DeliveryFeed(BaseModel):
+    feed: str
+    timezone: str
+    schedule: str = Field(description="the `expect:` calendar in words, e.g. `cron 0 6 * * 1-5`")
+    files: int
+    grace_minutes: int
+
+
+class Deliveries(BaseModel):
+    since: date
+    until: date
+    days: list[date] = Field(description="every local day from since to until, the calendar's columns")
+    feeds: list[DeliveryFeed] = Field(description="readable feeds with an `expect:` block: the calendar's rows")
+    slots: list[DeliverySlot]

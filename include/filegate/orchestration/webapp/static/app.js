@@ -350,6 +350,69 @@ async function loadFiles() {
     el("p", { class: "muted" }, "No file matches."));
 }
 
+const DRIFT_ACTIONS = {
+  evolved: "accepted as a new schema version (schema_drift: evolve)",
+  warned: "accepted as a new schema version, with an alert (schema_drift: warn)",
+  frozen: "refused: the file is quarantined (schema_drift: freeze)",
+  not_accepted: "not a new version: the file was quarantined for another reason",
+};
+
+/* How the file's columns differ from the feed's schema version: one row per change, coloured by its kind. */
+function driftSection(drift) {
+  if (!drift) return [];
+  const to = drift.to_version ? ` → version ${drift.to_version}` : "";
+  return [
+    el("h3", {}, "Schema drift"),
+    el("div", { id: "schema-drift", class: `drift drift-${drift.action}` },
+      el("p", {}, `Against version ${drift.from_version ?? "–"}${to}: ${DRIFT_ACTIONS[drift.action] || drift.action}.`),
+      table(["change", "column", "detail"], (drift.changes || []).map(c => el("tr", { class: `drift-${c.kind}` },
+        el("td", {}, c.kind), el("td", {}, el("code", {}, c.column)), el("td", { class: "reason" }, c.message)))),
+      el("p", { class: "muted" }, "The file's columns: ",
+        (drift.columns || []).map(c => `${c.name} ${c.type}${c.nullable ? "?" : ""}`).join(", "))),
+  ];
+}
+
+// -- lineage: the file's OpenLineage run as inputs → job → outputs ------------------------------------------
+
+function lineageDataset(d) {
+  const failed = d.assertions.filter(a => !a.success);
+  return el("div", { class: "lineage-dataset" },
+    el("code", {}, `${d.namespace}/${d.name.replace(/^\//, "")}`),
+    el("div", { class: "muted" }, d.rows != null ? `${fmtNum(d.rows)} rows` : "rows –",
+      d.fields.length ? ` · ${d.fields.length} columns` : ""),
+    d.assertions.length ? el("div", { class: failed.length ? "lineage-failed" : "lineage-ok" },
+      `${d.assertions.length - failed.length}/${d.assertions.length} assertions pass`,
+      failed.length ? `: failed ${failed.map(a => `${a.column ? a.column + " " : ""}${a.assertion}`).join(", ")}` : "") : null,
+    el("div", { class: "muted lineage-facets" }, `facets: ${d.facets.join(", ") || "–"}`));
+}
+
+function lineageView(l) {
+  if (!l.finished) return el("p", { class: "muted" }, "Lineage is sent when the file finishes.");
+  const received = l.received == null ? "no local lineage receiver configured"
+    : `${l.received.length} event(s) received by the lineage backend: ${l.received.map(e => e.eventType).join(", ") || "none yet"}`;
+  return el("div", {},
+    el("div", { class: "lineage-flow" },
+      el("div", { class: "lineage-col" }, el("h4", {}, "inputs"), ...l.inputs.map(lineageDataset)),
+      el("div", { class: "lineage-arrow", "aria-hidden": "true" }, "→"),
+      el("div", { class: "lineage-col lineage-job" }, el("h4", {}, "job"),
+        el("code", {}, `${l.job.namespace}/${l.job.name}`), " ", badge(l.event_type === "COMPLETE" ? "processed" : "failed"),
+        el("div", { class: "muted" }, `${fmtNum(l.rows.in)} in · ${fmtNum(l.rows.valid)} valid · ${fmtNum(l.rows.rejected)} rejected`),
+        el("div", { class: "muted" }, `parent: ${l.job.task || "–"}`)),
+      el("div", { class: "lineage-arrow", "aria-hidden": "true" }, "→"),
+      el("div", { class: "lineage-col" }, el("h4", {}, "outputs"), ...l.outputs.map(lineageDataset))),
+    el("p", { class: "muted" }, received));
+}
+
+async function loadLineage(id) {
+  const box = $("lineage");
+  try {
+    const l = await api(`api/files/${encodeURIComponent(id)}/lineage`);
+    if ($("lineage") === box) box.replaceChildren(lineageView(l));
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "muted" }, `Lineage unavailable: ${err.message}`));
+  }
+}
+
 async function showDetail(id) {
   const d = await api(`api/files/${encodeURIComponent(id)}`);
   const f = d.file;
@@ -370,6 +433,7 @@ async function showDetail(id) {
         ["arrived", fmtTime(f.created_at)], ["finished", fmtTime(f.finished_at)],
         ["reason", f.error || "–"], ["params", JSON.stringify(f.params || {})]]
         .flatMap(([k, v]) => [el("dt", {}, k), el("dd", { class: k === "reason" ? "reason" : null }, v)])),
+    ...driftSection(d.schema_drift),
     el("h3", {}, "Steps (Airflow task logs)"),
     d.steps.length ? table(["DAG", "run", "task", "try", "moved the file to"], d.steps.map(s => el("tr", {},
       el("td", {}, s.dag_id), el("td", {}, uiLink(s.run_url, s.run_id)), el("td", {}, uiLink(s.log_url, `${s.task_id} log`)),
@@ -389,6 +453,8 @@ async function showDetail(id) {
     el("h3", {}, "Outputs"),
     d.outputs.length ? table(["output", "S3 key"], d.outputs.map(o => el("tr", {}, el("td", {}, o.name), el("td", {}, el("code", {}, o.uri)))))
       : el("p", { class: "muted" }, "No outputs."),
+    el("h3", {}, "Lineage (OpenLineage)"),
+    el("div", { id: "lineage" }, el("p", { class: "muted" }, "Loading lineage…")),
     el("h3", {}, "API calls"),
     d.api_calls.length ? table([{ label: "batch", num: true }, { label: "attempt", num: true }, { label: "records", num: true },
       { label: "HTTP", num: true }, { label: "ms", num: true }, "acknowledged", "at (UTC)", "error"],
@@ -399,6 +465,7 @@ async function showDetail(id) {
   );
   box.hidden = false;
   box.dataset.id = String(f.id);
+  loadLineage(f.id);
   document.querySelectorAll("#file-table tr.selected").forEach(r => r.classList.remove("selected"));
   document.querySelector(`#file-table tr[data-id="${CSS.escape(String(id))}"]`)?.classList.add("selected");
   box.scrollIntoView({ behavior: "smooth", block: "start" });
@@ -418,6 +485,61 @@ async function loadFailures() {
       selectBox(f), el("td", { class: "num" }, f.id), el("td", {}, f.feed), el("td", {}, f.name), el("td", {}, badge(f.status)),
       el("td", {}, fmtTime(f.created_at)), el("td", { class: "reason" }, f.error || "")))) :
     el("p", { class: "muted" }, "No failures in this period."));
+}
+
+// -- expected deliveries: a calendar of days × feeds -----------------------------------------------------------
+
+const SLOT_STATES = ["missed", "late", "expected", "arrived"];  // a day's cell takes the first state among its slots
+
+function fmtDelay(seconds) {
+  if (!seconds) return "";
+  const minutes = Math.round(seconds / 60);
+  return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min` : `${minutes} min`;
+}
+
+function slotLine(s) {
+  const came = `${s.files.length} of ${s.files_expected} file(s)`;
+  const delay = s.delay_seconds ? `, ${fmtDelay(s.delay_seconds)} after the slot time` : "";
+  return `${s.local_time} ${s.state}: ${came}${delay}`;
+}
+
+function showSlots(feed, day, slots) {
+  const box = $("delivery-detail");
+  box.replaceChildren(el("h3", {}, `${feed}, ${day}`),
+    table(["slot (local)", "state", "pattern", "files", "delay", "deadline (UTC)"], slots.map(s => el("tr", { class: "slot-row" },
+      el("td", {}, s.local_time), el("td", {}, el("span", { class: `badge d-${s.state}` }, s.state)), el("td", {}, el("code", {}, s.pattern)),
+      el("td", {}, s.files.length ? s.files.map((f, i) => [i ? ", " : "", el("a", { href: "#", onclick: (e) => {
+        e.preventDefault(); selectTab("files"); run(showDetail(f.file_id)); } }, `#${f.file_id} ${f.name}`)]) : `none of ${s.files_expected}`),
+      el("td", {}, fmtDelay(s.delay_seconds) || "–"), el("td", {}, fmtTime(s.deadline_at))))));
+  box.hidden = false;
+}
+
+async function loadDeliveries() {
+  const p = period();
+  const data = await api(`api/deliveries${query(p)}`);
+  $("deliveries-period").textContent = `${data.since} – ${data.until} (local days)`;
+  $("delivery-detail").hidden = true;
+  if (!data.feeds.length) {
+    $("delivery-calendar").replaceChildren(el("p", { class: "muted" },
+      "No feed you may read has an expect: block (see the docs: Expected deliveries)."));
+    return;
+  }
+  const byCell = {};
+  for (const s of data.slots) (byCell[`${s.feed}|${s.local_day}`] ??= []).push(s);
+  const head = el("tr", {}, el("th", {}, "feed"), data.days.map(d => el("th", { class: "day" }, d.slice(5))));
+  const rows = data.feeds.map(f => el("tr", { "data-feed": f.feed },
+    el("th", { class: "feed", title: `${f.schedule} (${f.timezone}), ${f.files} file(s), grace ${f.grace_minutes} min` }, f.feed),
+    data.days.map(d => {
+      const slots = byCell[`${f.feed}|${d}`] || [];
+      if (!slots.length) return el("td", { class: "cell none", "data-day": d, title: `${d}: no slot` });
+      const worst = SLOT_STATES.find(st => slots.some(s => s.state === st));
+      return el("td", { class: `cell d-${worst}`, "data-day": d, "data-state": worst, tabindex: "0",
+        title: `${d}\n${slots.map(slotLine).join("\n")}`, onclick: () => showSlots(f.feed, d, slots),
+        onkeydown: (e) => { if (e.key === "Enter") showSlots(f.feed, d, slots); } },
+      slots.length > 1 ? String(slots.length) : "");
+    })));
+  $("delivery-calendar").replaceChildren(el("table", { class: "calendar" }, el("thead", {}, head), el("tbody", {}, rows)),
+    legend(SLOT_STATES.map(st => [`d-${st}`, st])));
 }
 
 async function loadReports() {
@@ -466,10 +588,65 @@ async function loadApi() {
   $("endpoints").replaceChildren(table(["method", "path (under /filegate)", "what"], rows));
 }
 
+// -- ask --------------------------------------------------------------------------------------------------
+
+const ASK_EXAMPLES = ["top 5 sellers by revenue last week", "units of product P00001 per day in November",
+  "files per status today", "failures per feed in the last 7 days", "average price per product yesterday"];
+
+function askChart(answer) {
+  const spec = answer.chart;
+  if (!spec) return null;
+  const { w, h, left, right, top, bottom } = CHART;
+  const labels = answer.rows.map(r => String(r[spec.x]));
+  const series = spec.y.map(col => answer.rows.map(r => Number(r[col] ?? 0)));
+  const max = niceMax(Math.max(0, ...series.flat()));
+  const band = (w - left - right) / labels.length;
+  const y = v => top + (h - top - bottom) * (1 - v / max);
+  const every = Math.ceil(labels.length / 8);
+  const xLabels = labels.map((l, i) => i % every ? null : svg("text", { class: "tick", x: left + band * (i + 0.5),
+    y: h - bottom + 14, "text-anchor": "middle" }, spec.x === "day" ? l.slice(5) : l));
+  const width = band * 0.7 / series.length;
+  const marks = series.map((values, k) => spec.kind === "line"
+    ? [svg("polyline", { class: `line ask-s${k}`, points: values.map((v, i) => `${left + band * (i + 0.5)},${y(v)}`).join(" ") }),
+      values.map((v, i) => svg("circle", { class: `dot ask-s${k}`, cx: left + band * (i + 0.5), cy: y(v), r: 3 },
+        svg("title", {}, `${labels[i]}: ${spec.y[k]} ${fmtNum(v, 2)}`)))]
+    : values.map((v, i) => svg("rect", { class: `bar ask-s${k}`, x: left + band * (i + 0.15) + width * k, y: y(v),
+      width, height: Math.max(0, h - bottom - y(v)) }, svg("title", {}, `${labels[i]}: ${spec.y[k]} ${fmtNum(v, 2)}`))));
+  return el("figure", { class: "chart ask-chart" }, chartFrame(`${spec.y.join(", ")} per ${spec.x}`, axes(labels, max)[0], xLabels, marks),
+    spec.y.length > 1 ? legend(spec.y.map((col, k) => [`ask-s${k}`, col])) : null);
+}
+
+function showAnswer(answer) {
+  const rows = answer.rows.map(r => el("tr", {}, answer.columns.map(c => el("td", {}, fmtNum(r[c], 2)))));
+  $("ask-answer").replaceChildren(
+    el("p", {}, `Understood (${answer.engine === "llm" ? "by the LLM" : "by the built-in grammar"}): `, answer.understood),
+    el("pre", { id: "ask-sql", class: "sql" }, answer.sql),
+    askChart(answer),
+    rows.length ? table(answer.columns, rows) : el("p", { class: "muted" }, "No rows."),
+    el("p", { class: "muted" }, `${answer.rows.length} row(s)${answer.truncated ? " (cut at the row limit)" : ""}, ${answer.elapsed_ms} ms`));
+}
+
+async function askQuestion(event) {
+  event.preventDefault();
+  $("ask-answer").replaceChildren(el("p", { class: "muted" }, "Asking…"));
+  try {
+    showAnswer(await api("api/ask", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question: $("ask-question").value }) }));
+  } catch (err) { $("ask-answer").replaceChildren(el("p", { id: "ask-refusal", class: "error" }, err.message)); }
+}
+
+async function loadAsk() {
+  if ($("ask-form").dataset.wired) return;
+  $("ask-form").dataset.wired = "1";
+  $("ask-form").addEventListener("submit", askQuestion);
+  $("ask-examples").replaceChildren("Try: ", ...ASK_EXAMPLES.flatMap((q, i) => [i ? " · " : "",
+    el("a", { href: "#", class: "ask-example", onclick: (e) => { e.preventDefault(); $("ask-question").value = q; $("ask-form").requestSubmit(); } }, q)]));
+}
+
 // -- wiring -----------------------------------------------------------------------------------------------
 
-const loaders = { overview: loadOverview, files: loadFiles, failures: loadFailures, reports: loadReports,
-  upload: loadUploadFeeds, api: loadApi };
+const loaders = { overview: loadOverview, files: loadFiles, failures: loadFailures, deliveries: loadDeliveries, reports: loadReports,
+  upload: loadUploadFeeds, api: loadApi, ask: loadAsk };
 
 function run(promise) { return promise.then(() => showError("")).catch(err => showError(err.message)); }
 
