@@ -9,8 +9,8 @@ same key in `Idempotency-Key` and should store it: a crash between its 2xx and o
 acted) makes us send once more with that key.
 
 A callback that keeps failing is tried again by the feed's next runs, up to MAX_ATTEMPTS attempts in all, then
-given up; one the receiver refuses (a 4xx other than 408/409/425/429) is given up at once, and so is a URL whose
-host the feed no longer allows (without a request). A given-up key gets a closing row (error `given up: …`).
+given up; one the receiver refuses (a 4xx other than 408/409/425/429) or redirects (never followed: it could lead
+off the allow list) is given up at once, and so is a URL whose host the feed no longer allows (without a request). A given-up key gets a closing row (error `given up: …`).
 Each outcome is a line in the file's history.
 """
 
@@ -70,7 +70,8 @@ SELECT finished.*, 'fg-callback-' || finished.id || '-' || finished.event_id AS 
 
 
 class Poster(Protocol):
-    def post(self, url: str, *, data: bytes, headers: dict[str, str], timeout: float) -> Any: ...
+    def post(self, url: str, *, data: bytes, headers: dict[str, str], timeout: float,
+             allow_redirects: bool) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,8 @@ def _attempt(store: StatusStore, session: Poster, due: DueCallback, timeout_s: f
                    TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
         started = time.perf_counter()
         try:
-            response = session.post(due.url, data=body, headers=headers, timeout=timeout_s)
+            # A redirect is not followed: it could lead to a host the allow list does not name.
+            response = session.post(due.url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False)
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
             _record(store, due, attempt=attempt, status_code=None,
@@ -174,6 +176,10 @@ def _attempt(store: StatusStore, session: Poster, due: DueCallback, timeout_s: f
             report.sent.append(due.file_id)
             return
         error = f"HTTP {response.status_code}"
+        if 300 <= response.status_code < 400:
+            error += " (a redirect, not followed: give the final URL in the upload)"
+            refused = True
+            break
         if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_4XX:
             refused = True  # the receiver refuses this request: the same one would be refused again
             break
