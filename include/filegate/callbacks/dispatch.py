@@ -10,7 +10,8 @@ acted) makes us send once more with that key.
 
 A callback that keeps failing is tried again by the feed's next runs, up to MAX_ATTEMPTS attempts in all, then
 given up; one the receiver refuses (a 4xx other than 408/409/425/429) or redirects (never followed: it could lead
-off the allow list) is given up at once, and so is a URL whose host the feed no longer allows (without a request). A given-up key gets a closing row (error `given up: …`).
+off the allow list) is given up at once, and so is a URL whose host the feed no longer allows (without a
+request). A given-up key gets a closing row (error `given up: …`).
 Each outcome is a line in the file's history.
 """
 
