@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+MAX_EXPIRED_CLAIMS = 3  # the third run to die holding a file fails it instead of queueing it again
 DEFAULT_LEASE_S = 300.0  # Airflow's own task heartbeat timeout is 300 s: a dead task is noticed in about that
 
 

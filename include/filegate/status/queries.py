@@ -277,6 +277,24 @@ class StatusQueries:
                 " SELECT feed FROM seen WHERE feed IS NOT NULL")
             return [r["feed"] for r in cur.fetchall()]
 
+    def stalled_feeds(self, *, waiting_for_s: float) -> dict[str, dict[str, int]]:
+        """Feeds with files no run is working on: `processing` under a claim lease that ran out (the run holding
+        it died), or `downloaded`/`queued` for more than `waiting_for_s` seconds while no run of the feed holds a
+        live lease (a busy feed's backlog is not stalled). → {feed: {"expired": n, "waiting": n}}"""
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT feed,"
+                " count(*) FILTER (WHERE status = 'processing') AS expired,"
+                " count(*) FILTER (WHERE status <> 'processing') AS waiting"
+                " FROM file f"
+                " WHERE (status = 'processing' AND lease_expires_at < now())"
+                " OR (status IN ('downloaded', 'queued')"
+                "     AND updated_at < now() - make_interval(secs => %(waiting)s)"
+                "     AND NOT EXISTS (SELECT 1 FROM file busy WHERE busy.feed = f.feed"
+                "                     AND busy.status = 'processing' AND busy.lease_expires_at >= now()))"
+                " GROUP BY feed ORDER BY feed", {"waiting": waiting_for_s})
+            return {r["feed"]: {"expired": int(r["expired"]), "waiting": int(r["waiting"])} for r in cur.fetchall()}
+
     # -- aggregates ----------------------------------------------------------------------------------------
 
     def counts(self, period: Period, *, feed: str | None = None,

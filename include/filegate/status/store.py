@@ -24,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from filegate.status.lease import lease_seconds
+from filegate.status.lease import MAX_EXPIRED_CLAIMS, lease_seconds
 from filegate.status.lifecycle import ALLOWED, TERMINAL, Status, TransitionError, check
 from filegate.status.queries import StatusQueries
 from filegate.status.schema import apply_migrations
@@ -33,6 +33,7 @@ from filegate.status.slot_ledger import SlotLedger
 from filegate.storage.database import connect
 
 log = logging.getLogger(__name__)
+EXPIRED_CLAIM_MARK = "claim of"  # how a release's history line starts: "claim of run … expired at …"
 
 
 @dataclass(frozen=True)
@@ -372,18 +373,37 @@ class StatusStore:
         rows = cur.fetchall()
         if not rows:
             return []
-        check(Status.PROCESSING, Status.QUEUED)
-        cur.execute("UPDATE file SET status = 'queued', lease_expires_at = NULL, delivery_waiting_since = NULL,"
-                    " delivery_retry_at = NULL, updated_at = now() WHERE id = ANY(%s)", ([r["id"] for r in rows],))
+        cur.execute("SELECT file_id, count(*) AS n FROM file_event WHERE file_id = ANY(%s)"
+                    " AND from_status = 'processing' AND to_status = 'queued' AND message LIKE %s GROUP BY file_id",
+                    ([r["id"] for r in rows], f"{EXPIRED_CLAIM_MARK}%"))
+        expired_before = {int(r["file_id"]): int(r["n"]) for r in cur.fetchall()}
+        released = []
         for r in rows:
             holder = f"run {r['last_run_id']}" + (f" ({r['last_dag_id']}.{r['last_task_id']})"
                                                   if r["last_dag_id"] else "")
-            message = (f"claim of {holder} expired at {_utc(r['lease_expires_at'])} with no heartbeat since "
-                       f"(claimed {_utc(r['claimed_at'])}): its task was killed or lost; queued again and "
-                       "processed from the raw copy by the next run (loads and posts are idempotent)")
+            what = (f"{EXPIRED_CLAIM_MARK} {holder} expired at {_utc(r['lease_expires_at'])} with no heartbeat since "
+                    f"(claimed {_utc(r['claimed_at'])})")
+            times = expired_before.get(int(r["id"]), 0) + 1
+            if times >= MAX_EXPIRED_CLAIMS:
+                # A file whose every run dies (memory, a native crash) would otherwise loop forever.
+                reason = (f"{what}: the run processing it died {times} times, so it is not queued again; "
+                          "find the cause in those runs' task logs, then re-run it with reprocess_files")
+                check(Status.PROCESSING, Status.FAILED, reason=reason)
+                cur.execute("UPDATE file SET status = 'failed', error = %s, lease_expires_at = NULL,"
+                            " delivery_waiting_since = NULL, delivery_retry_at = NULL, updated_at = now(),"
+                            " finished_at = now() WHERE id = %s", (reason, r["id"]))
+                log.error("file #%s: %s", r["id"], reason)
+                self._event(cur, r["id"], Status.PROCESSING, Status.FAILED, actor, reason)
+                continue
+            message = (f"{what}: its task was killed or lost; queued again and processed from the raw copy by "
+                       "the next run (loads and posts are idempotent)")
+            check(Status.PROCESSING, Status.QUEUED)
+            cur.execute("UPDATE file SET status = 'queued', lease_expires_at = NULL, delivery_waiting_since = NULL,"
+                        " delivery_retry_at = NULL, updated_at = now() WHERE id = %s", (r["id"],))
             log.warning("file #%s: %s", r["id"], message)
             self._event(cur, r["id"], Status.PROCESSING, Status.QUEUED, actor, message)
-        return [int(r["id"]) for r in rows]
+            released.append(int(r["id"]))
+        return released
 
     def renew_leases(self, file_ids: Sequence[int], actor: Actor, *, lease_s: float | None = None) -> list[int]:
         """Extends this run's leases on the files it still holds; returns those ids (a heartbeat, not history)."""
