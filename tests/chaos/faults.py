@@ -9,6 +9,7 @@
 - kill_scheduler / restart_postgres: the scheduler (with every task it runs) once; the embedded Postgres that holds
   both the status store and Airflow's metadata; `Supervisor` then restarts what died, as the platform would;
 - api_fault: the stub API's fault controls (5xx, 429 with Retry-After, timeouts, connection resets);
+- api_outage: the API down for minutes (FILEGATE_CHAOS_OUTAGE_S), which deliveries must wait out;
 - backfill: `airflow backfill create` of a sense_<feed> DAG over the dates the event-driven runs are busy with.
 """
 
@@ -280,6 +281,19 @@ def api_fault(stub_url: str, kind: str, faults: FaultLog) -> None:
     with urllib.request.urlopen(request, timeout=10) as resp:
         resp.read()
     faults.add(kind, json.dumps(API_FAULTS[kind]))
+
+
+def api_outage(stub_url: str, seconds: float, faults: FaultLog) -> None:
+    """The API down for `seconds`: every request answered 503 until then (the stub's outage control)."""
+    request = urllib.request.Request(f"{stub_url}/_stub/faults", data=json.dumps({"outage_for_s": seconds}).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        resp.read()
+    faults.add("api_outage", f"{seconds:.0f} s of 503 for every request")
+    # Its end is the fault's last moment (the settle time counts from there).
+    ender = threading.Timer(seconds, faults.add, args=("api_outage_ended", f"after {seconds:.0f} s"))
+    ender.daemon = True
+    ender.start()
 
 
 # -- backfill -------------------------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ and prints a report. `make chaos` runs it with 10,000 files; tests/chaos/test_ch
 
     FILEGATE_CHAOS_FILES=2000 .venv/bin/python tests/chaos/harness.py
 
-Settings (environment): FILEGATE_CHAOS_FILES (default 10000), FILEGATE_CHAOS_SEED, FILEGATE_CHAOS_HOME (default a
-fresh temporary folder), FILEGATE_CHAOS_KEEP=1 leaves the stack running. The report goes to
-<home>/chaos_report.json. Exit status 0 only if the auditor passed.
+Settings (environment): FILEGATE_CHAOS_FILES (default 10000), FILEGATE_CHAOS_SEED, FILEGATE_CHAOS_OUTAGE_S (the
+API outage, default 300), FILEGATE_CHAOS_HOME (default a fresh temporary folder), FILEGATE_CHAOS_KEEP=1 leaves the
+stack running. The report goes to <home>/chaos_report.json. Exit status 0 only if the auditor passed.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from s3_proxy import S3FaultProxy  # noqa: E402
 from workload import API_FEED, CONTRACTS, FEEDS, FTP_FEED, PG_FEED, PG_TABLE, UPLOAD_FEED, PlannedFile, plan  # noqa: E402
 
 ACTIVE = ("pending", "downloaded", "queued", "processing")
-DAG_FILES = ("process_feeds.py", "sense_feeds.py", "ingest_ftp.py")
+DAG_FILES = ("process_feeds.py", "sense_feeds.py", "ingest_ftp.py", "recover_stalled_files.py")
 STALL_S = float(os.environ.get("FILEGATE_CHAOS_STALL_S", "600"))
 LAMBDA_TIMEOUT_S = 20
 
@@ -52,6 +52,7 @@ class Settings:
     burst_gap_s: float = 15.0
     bursts: int = 10
     stall_s: float = STALL_S
+    outage_s: float = 300.0  # the API down this long once, mid-run: deliveries must wait it out on their own
     snapshot: bool = True  # run a copy of the library taken at the start (FILEGATE_CHAOS_SNAPSHOT=0: the tree)
 
     @classmethod
@@ -59,6 +60,7 @@ class Settings:
         home = os.environ.get("FILEGATE_CHAOS_HOME")
         return cls(files=int(os.environ.get("FILEGATE_CHAOS_FILES", "10000")),
                    seed=int(os.environ.get("FILEGATE_CHAOS_SEED", "13")),
+                   outage_s=float(os.environ.get("FILEGATE_CHAOS_OUTAGE_S", "300")),
                    home=Path(home) if home else None, keep=os.environ.get("FILEGATE_CHAOS_KEEP") == "1",
                    snapshot=os.environ.get("FILEGATE_CHAOS_SNAPSHOT", "1") != "0")
 
@@ -206,6 +208,8 @@ class ChaosRun:
             ("kill worker", lambda: killer.kill("process", worker=True)),
             ("kill scheduler", lambda: faults.kill_scheduler(self.stack, self.log)),
             ("restart postgres", lambda: faults.restart_postgres(self.stack, supervisor, self.log)),
+            ("api outage", lambda: faults.api_outage(f"http://127.0.0.1:{self.stack.ports.stub_api}",
+                                                           self.settings.outage_s, self.log)),
             ("kill register", lambda: killer.kill("register")),
             ("kill mid-load", lambda: killer.kill("process", dag_ids=pg_dags, during_load_of=PG_TABLE)),
             ("kill deliver", lambda: killer.kill("deliver", dag_ids=api_dags, worker=True)),
@@ -309,8 +313,21 @@ class ChaosRun:
             "settled": not self.stalled,  # False: stopped waiting; the times are until the last change
             "settle_s_after_last_fault": round(settled_at - last_fault, 1),
             "events_forwarded": relay.forwarded,
+            "files_that_waited_for_the_api": self.files_that_waited(),
         }
         return RunResult(report, self.log.counts(), figures)
+
+    def files_that_waited(self) -> dict[str, int]:
+        """Files whose delivery waited for the API (a `delivery waiting` line in their history), by final status:
+        the outage is survived when they ended `processed` on their own."""
+        import psycopg
+
+        with psycopg.connect(self.env["FILEGATE_DB_URL"], connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT f.status, count(*) FROM file f WHERE f.feed = ANY(%s) AND EXISTS (SELECT 1 FROM file_event e"
+                " WHERE e.file_id = f.id AND e.message LIKE 'delivery waiting%%') GROUP BY f.status",
+                (list(FEEDS),)).fetchall()
+        return {status: int(n) for status, n in rows}
 
     def stop(self) -> None:
         if self.settings.keep:

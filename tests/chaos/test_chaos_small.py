@@ -14,10 +14,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.mark.timeout(2400)
 def test_guarantees_hold_under_faults(tmp_path) -> None:
     settings = Settings(files=int(os.environ.get("FILEGATE_CHAOS_SMALL_FILES", "150")), bursts=5, burst_gap_s=10,
-                        home=tmp_path / "chaos", stall_s=300)
+                        home=tmp_path / "chaos", stall_s=300,
+                        outage_s=float(os.environ.get("FILEGATE_CHAOS_SMALL_OUTAGE_S", "60")))
     result = run_chaos(settings)
     assert result.passed, render(result)
     # Every kind of fault the schedule plans was injected, so a pass means something.
     injected = set(result.faults)
-    assert {"s3_event_duplicated", "s3_event_lost", "sigkill_scheduler", "postgres_restart", "api_5xx"} <= injected
+    assert {"s3_event_duplicated", "s3_event_lost", "sigkill_scheduler", "postgres_restart", "api_5xx",
+            "api_outage", "api_outage_ended"} <= injected
     assert any(kind.startswith("sigkill_task") for kind in injected), result.faults
