@@ -3,7 +3,8 @@
 Event: functions/schemas/merge_parts.schema.json. Profiles merge (TableProfile.merge), issues and counts add,
 row numbers are renumbered to the whole file, Parquet is concatenated per partition in part order; then the
 same schema-drift check and publish() as every other path write processed/ and quarantine/ (Write-Audit-Publish)
-and the staging prefix is deleted."""
+and the parts are deleted. With `staged_publish_prefix` (a feed with `destinations.postgres`: the function has no
+database) a processed file's Parquet and summary wait there for the worker's load (filegate.pipeline.staged_publish)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 from filegate.contracts.model import Contract
 from filegate.lambdas import runtime
 from filegate.pipeline.parts import MergeInput, merge_parts
-from filegate.pipeline.publish import publish
+from filegate.pipeline.publish import load_destinations, publish
 from filegate.pipeline.schema_check import check_schema
 from filegate.storage.keys import part_prefix
 from filegate.storage.s3 import list_keys, s3_client
@@ -53,9 +54,14 @@ def merge(s3: Any, event: dict[str, Any], contract: Contract) -> dict[str, Any]:
         parts = [_load_part(s3, bucket, part_prefix(work_prefix, i), work) for i in range(event["parts"])]
         result = merge_parts(contract, parts, work)
         check_schema(contract, result, event.get("schema_baseline"))
+        staged_prefix = event.get("staged_publish_prefix")
+        # Without a staging prefix a Postgres feed is loaded here, as in-worker (this needs a database: without
+        # one the invocation fails by name; publishing unloaded would lose the rows without a word).
+        loaded = None if staged_prefix else load_destinations(contract, result, sha256=event["sha256"])
         outputs = publish(s3, bucket, contract, result, name=event["name"], sha256=event["sha256"],
-                          raw_key=event["raw_key"], arrived=runtime.arrival(event))
-    deleted = runtime.delete_prefix(s3, bucket, work_prefix)
+                          raw_key=event["raw_key"], arrived=runtime.arrival(event), loaded=loaded,
+                          staged_prefix=staged_prefix)
+    deleted = runtime.delete_prefix(s3, bucket, work_prefix, keep=staged_prefix)
     log.info("%s: merged %d parts → %s (%d rows, %d rejected); %d staging objects removed", event["raw_key"],
              event["parts"], result.status, result.rows_total, result.rows_rejected, deleted)
     rows = {"total": result.rows_total, "valid": result.rows_valid, "rejected": result.rows_rejected}

@@ -1,7 +1,9 @@
 """Lambda handler filegate-process-file: one raw file S3 → engine → processed/ + quarantine/, in one invocation.
 
 Event: functions/schemas/process_file.schema.json (S3 references and the feed contract, never file bodies).
-The same process_raw_file the Airflow workers run, so outputs are byte-for-byte the worker's."""
+The same process_raw_file the Airflow workers run, so outputs are byte-for-byte the worker's. A feed with
+`destinations.postgres` is loaded by the worker (the function has no database): with `staged_publish_prefix` in
+the event, a processed file's Parquet and summary wait there (filegate.pipeline.staged_publish)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcome = process_raw_file(s3, event["bucket"], contract, raw_key=event["raw_key"], name=event["name"],
                                arrived=runtime.arrival(event), work_root=runtime.tmp_root(),
                                registered_sha256=event.get("sha256"),
-                               schema_baseline=event.get("schema_baseline"))
+                               schema_baseline=event.get("schema_baseline"),
+                               staged_prefix=event.get("staged_publish_prefix"))
     engine = outcome.engine
     log.info("%s: %s (%s rows, %s rejected)", event["raw_key"], outcome.status, engine.rows_total,
              engine.rows_rejected)

@@ -98,10 +98,11 @@ def download_range(s3: Any, bucket: str, key: str, start: int, end: int, out: An
     return newlines
 
 
-def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
+def delete_prefix(s3: Any, bucket: str, prefix: str, *, keep: str | None = None) -> int:
+    """Deletes every object under `prefix`, but those under `keep` (outputs staged for the worker)."""
     deleted = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", []) if not (keep and o["Key"].startswith(keep))]
         if keys:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
             deleted += len(keys)

@@ -9,6 +9,9 @@ the workers have no PDF engine), runs on Lambda:
 - other files up to FILEGATE_HEAVY_PART_BYTES: filegate-process-file, one invocation, the worker's own code;
 - larger files: filegate-plan-parts → filegate-convert-part per byte range (in parallel) →
   filegate-merge-parts, so that no invocation has to outlast Lambda's 15 minutes.
+The functions have no database: for a feed with `destinations.postgres` they stage a processed file's outputs,
+and the worker loads, audits and publishes them (filegate.pipeline.staged_publish) before the file's status is
+recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import posixpath
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -36,6 +40,7 @@ from filegate.functions.invoke import Invoker, InvokeResult, build_payload
 from filegate.pipeline.engine import EngineResult
 from filegate.pipeline.parts import contract_blocks_split
 from filegate.pipeline.publish import FileOutcome, process_raw_file
+from filegate.pipeline.staged_publish import finish_staged, is_staged
 from filegate.storage import keys
 from filegate.storage import metadata as s3_metadata
 from filegate.storage.s3 import ObjectChanged
@@ -125,6 +130,21 @@ def outcome_from_summary(s3: Any, bucket: str, result: dict[str, Any]) -> FileOu
     return FileOutcome(result["status"], result["reason"], engine, outputs)
 
 
+def settle(s3: Any, bucket: str, contract: Contract, result: dict[str, Any], *, arrived: date) -> FileOutcome:
+    """The FileOutcome of a handler's answer; outputs it staged for a Postgres feed are loaded, audited and
+    published here first (filegate.pipeline.staged_publish), so the file ends as it would in-worker."""
+    if is_staged(result):
+        result = finish_staged(s3, bucket, contract, result, arrived=arrived)
+    return outcome_from_summary(s3, bucket, result)
+
+
+def staged_publish_prefix(contract: Contract, sha256: str | None) -> str | None:
+    """Where process_file/merge_parts leave a Postgres feed's outputs for the worker's load; None otherwise."""
+    if contract.destinations.postgres is None:
+        return None
+    return keys.staged_publish_prefix(contract.name, sha256 or uuid.uuid4().hex)
+
+
 # ---- running ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -165,11 +185,13 @@ def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: 
     log.info("%s: %s", file.name, plan.payload["reason"])
     if file.sha256 and plan.payload["sha256"] != file.sha256:
         raise ObjectChanged(bucket, file.raw_key, file.sha256, plan.payload["sha256"], file.size_bytes or 0)
+    staged_prefix = staged_publish_prefix(contract, plan.payload["sha256"])
     if len(ranges) == 1:
         single = invoker(PROCESS_FILE, build_payload(event_name(PROCESS_FILE), **common, name=file.name,
                                                      arrived=file.arrived.isoformat(),
-                                                     schema_baseline=schema_baseline))
-        return outcome_from_summary(s3, bucket, single.payload), [plan, single]
+                                                     schema_baseline=schema_baseline,
+                                                     staged_publish_prefix=staged_prefix))
+        return settle(s3, bucket, contract, single.payload, arrived=file.arrived), [plan, single]
     work_prefix = keys.staging_prefix(contract.name, plan.payload["sha256"])
     per_part = {**common, "name": file.name, "arrived": file.arrived.isoformat(), "work_prefix": work_prefix,
                 "header_end": plan.payload["header_end"]}
@@ -184,8 +206,9 @@ def run_split(invoker: Invoker, s3: Any, bucket: str, contract: Contract, file: 
     parts = [f.result() for f in futures]
     merged = invoker(MERGE_PARTS, build_payload(event_name(MERGE_PARTS), **per_part_without(per_part, "header_end"),
                                                 sha256=plan.payload["sha256"], parts=len(parts),
-                                                schema_baseline=schema_baseline))
-    return outcome_from_summary(s3, bucket, merged.payload), [plan, *parts, merged]
+                                                schema_baseline=schema_baseline,
+                                                staged_publish_prefix=staged_prefix))
+    return settle(s3, bucket, contract, merged.payload, arrived=file.arrived), [plan, *parts, merged]
 
 
 def per_part_without(fields: dict[str, Any], *drop: str) -> dict[str, Any]:
@@ -223,12 +246,15 @@ def run_on_lambda(invoker: Invoker, s3: Any, bucket: str, contract: Contract, ro
         if (file.size_bytes or 0) > part_bytes():
             log.warning("%s: %s bytes in one invocation: %s", file.name, file.size_bytes,
                         contract_blocks_split(contract))
+        one_file = kind == "process_file"
         payload = build_payload(kind, bucket=bucket, raw_key=file.raw_key, feed=contract.name, name=file.name,
                                 arrived=file.arrived.isoformat(), contract=_contract_json(contract),
-                                file_id=file.file_id, sha256=file.sha256 if kind == "process_file" else None,
-                                schema_baseline=schema_baseline if kind == "process_file" else None)
+                                file_id=file.file_id, sha256=file.sha256 if one_file else None,
+                                schema_baseline=schema_baseline if one_file else None,
+                                staged_publish_prefix=staged_publish_prefix(contract, file.sha256)
+                                if one_file else None)
         result = invoker(function, payload)
-        outcome, calls = outcome_from_summary(s3, bucket, result.payload), [result]
+        outcome, calls = settle(s3, bucket, contract, result.payload, arrived=file.arrived), [result]
     outcome.outputs["lambda"] = {"route": chosen.reason, "invocations": len(calls),
                                  "functions": sorted({c.function for c in calls}),
                                  "request_ids": [c.request_id for c in calls][:20],

@@ -84,6 +84,17 @@ def part_prefix(work_prefix: str, index: int) -> str:
     return f"{work_prefix}part-{index:05d}/"
 
 
+def staged_publish_prefix(feed: str, sha256: str) -> str:
+    """Where a Lambda function leaves a processed file's Parquet and summary for the worker's Postgres load;
+    they reach processed/ only after its audit passed (filegate.pipeline.staged_publish)."""
+    return f"{staging_prefix(feed, sha256)}publish/"
+
+
+def staged_key(prefix: str, key: str) -> str:
+    """The staged copy of an output under `prefix`: the output's own key below it, so its place is known."""
+    return f"{prefix}{key}"
+
+
 REPORTS_PREFIX = "reports/"
 _REPORT_FOLDER = re.compile(r"^reports/(\d{4}-\d{2}-\d{2})/$")
 
