@@ -122,6 +122,8 @@ def _assert_loaded_and_published(feed: Feed, row: dict[str, Any], valid: list) -
     published = feed.keys("processed")
     assert published == sorted([*outputs["parquet"], outputs["summary"]]) and outputs["parquet"]
     assert feed.parquet_rows(outputs["parquet"]) == valid
+    assert {feed.s3.head_object(Bucket=feed.bucket, Key=k)["ContentType"] for k in outputs["parquet"]} == {
+        "application/vnd.apache.parquet"}
     summary = feed.s3.get_object(Bucket=feed.bucket, Key=outputs["summary"])["Body"].read()
     assert b'"postgres": {' in summary and f'"rows": {len(valid)}'.encode() in summary
     assert feed.keys("staging") == []

@@ -56,6 +56,9 @@ def finish_staged(s3: Any, bucket: str, contract: Contract, answer: dict[str, An
     outputs = {k: v for k, v in answer["outputs"].items() if k != STAGED}
     staged = staged_objects(answer["outputs"])
     document = json.loads(s3.get_object(Bucket=bucket, Key=staged[outputs["summary"]])["Body"].read())
+    log.info("%s: the function staged %d Parquet file(s) under s3://%s/%s; loading %s.%s on the worker",
+             document["file"], len(outputs.get("parquet", [])), bucket, answer["outputs"][STAGED], dest.db_schema,
+             dest.table)
     with tempfile.TemporaryDirectory(prefix="filegate-staged-") as tmp:
         local = []
         for n, key in enumerate(outputs.get("parquet", [])):
