@@ -2,8 +2,9 @@
 
 Run: python bench/pickup_memory_probe.py '<json args>'; prints {"peak_kb", "before_kb", "seconds"} as its last line.
 Args: protocol (ftp | sftp), port, user, password, host_key (sftp), moto, bucket, db, directory, name, naive
-(true: the whole file read into memory and PUT at once, for comparison), feed. Used by bench_ingest.py (c) and by
-the pickup tests' bounded-memory checks (tests/integration/test_ingest_sftp.py).
+(true: the whole file read into memory and PUT at once, for comparison), feed; imports_only (true: only import
+what a pickup imports and report that peak: the floor a pickup's memory is compared with). Used by
+bench_ingest.py (c) and by the pickup tests' bounded-memory checks (tests/integration/test_ingest_sftp.py).
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     from filegate.ingestion.pickup import pick_up
     from filegate.status.store import Actor, StatusStore
 
+    server = endpoint(args)  # imports the protocol's client library
+    if args.get("imports_only"):
+        return {"peak_kb": high_water_kb(), "before_kb": high_water_kb(), "seconds": 0.0}
     s3 = boto3.client("s3", endpoint_url=args["moto"], region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing")
-    server = endpoint(args)
     before = high_water_kb()
     started = time.monotonic()
     session = server.session()
