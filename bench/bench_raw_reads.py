@@ -101,7 +101,7 @@ def main() -> list[Figure]:
                    f"{sum(counts[k] - after_process[k] for k in keys) / len(keys):.2f}")
         mean = sum(reads) / len(reads)
         print(f"  {label}: GetObject per raw object {mean:.2f} (max {max(reads)}; {by_step})", flush=True)
-        figures.append(Figure(name=f"GetObject calls per processed raw object, {label}", value=mean, unit="reads",
+        figures.append(Figure(name=f"GetObject calls per processed raw object, {label}", value=mean, unit="GetObject",
                               goal="value<=", limit=1, note=f"{len(keys)} file(s); per step: {by_step}"))
     return figures
 

@@ -58,8 +58,10 @@ class Figure:
     def verdict(self) -> str:
         if self.met:
             return "met"
-        if self.goal.startswith("ratio"):
-            return f"missed: {self.compared:.2f}x for {self.goal_text()} ({self.compared / self.limit:.2f}x too far)"
+        if self.goal == "ratio<=":
+            return f"missed: {self.compared:.2f}x, {self.compared / self.limit:.2f}x the goal's {self.limit:g}x"
+        if self.goal == "ratio>=":
+            return f"missed: {self.compared:.0%} of the floor, {self.limit - self.compared:.0%} short"
         return f"missed by {abs(self.compared - self.limit):.3g} {self.unit}"
 
     def as_row(self) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def render_text(figures: list[Figure]) -> str:
 def render_markdown(figures: list[Figure]) -> str:
     lines = ["| figure | value | floor (same run) | ratio | goal | verdict |", "|---|---|---|---|---|---|"]
     for f in figures:
-        floor = f"{fmt(f.floor, f.unit)} ({f.floor_label})" if f.floor is not None else "—"
+        floor = fmt(f.floor, f.unit) + (f" ({f.floor_label})" if f.floor_label else "")
         ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "—"
         lines.append(f"| {f.name} | {fmt(f.value, f.unit)} | {floor} | {ratio} | {f.goal_text()} | {f.verdict()} |")
     return "\n".join(lines)
