@@ -1,4 +1,4 @@
-"""The chaos run at a small size (FILEGATE_CHAOS_SMALL_FILES, default 150 files): the same faults as `make chaos`,
+"""The chaos run at a small size (FILEGATE_CHAOS_SMALL_FILES, default 100 files): the same faults as `make chaos`,
 on a stack of its own with Airflow, and the auditor must find nothing lost, doubled or stuck."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 @pytest.mark.timeout(2400)
 def test_guarantees_hold_under_faults(tmp_path) -> None:
-    settings = Settings(files=int(os.environ.get("FILEGATE_CHAOS_SMALL_FILES", "150")), bursts=5, burst_gap_s=10,
+    settings = Settings(files=int(os.environ.get("FILEGATE_CHAOS_SMALL_FILES", "100")), bursts=5, burst_gap_s=10,
                         home=tmp_path / "chaos", stall_s=300,
-                        outage_s=float(os.environ.get("FILEGATE_CHAOS_SMALL_OUTAGE_S", "60")))
+                        outage_s=float(os.environ.get("FILEGATE_CHAOS_SMALL_OUTAGE_S", "45")))
     result = run_chaos(settings)
     assert result.passed, render(result)
     # Every kind of fault the schedule plans was injected, so a pass means something.
