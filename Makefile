@@ -57,7 +57,7 @@ screenshots: setup ## run the browser test (needs Debian's chromium) and refresh
 lint: setup ## ruff, including Airflow's AIR rules
 	$(BIN)/ruff check .
 
-bench: setup ## benchmarks (ratios against baselines measured in the same run)
+bench: setup ## benchmarks: one table, each figure against its floor measured in the same run
 	$(BIN)/python bench/run.py
 
 lambda-package: setup ## build build/lambda/filegate-lambda.zip (python3.12 x86_64 wheels from PyPI) and report its size
