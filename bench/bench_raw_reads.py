@@ -94,7 +94,7 @@ def main() -> list[Figure]:
         raise RuntimeError(f"{len(processed)} of {len(bodies)} files processed: "
                            f"{ {k: r['status'] for k, r in rows.items()} }")
     figures = []
-    for label, keys in (("small files", [k for k in processed if k != big_key]), (f"a {BIG_MB} MB file", [big_key])):
+    for label, keys in (("small files", [k for k in processed if k != big_key]), (f"one {BIG_MB} MB file", [big_key])):
         reads = [counts[k] for k in keys]
         by_step = (f"register {sum(after_register[k] for k in keys) / len(keys):.2f}, process "
                    f"{sum(after_process[k] - after_register[k] for k in keys) / len(keys):.2f}, deliver "
