@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from filegate.contracts import load_contracts
+from filegate.contracts.model import MAX_RETRY_FOR_MINUTES
 from filegate.orchestration.notify import on_dag_failure, on_task_failure
-from filegate.orchestration.policy import Tag
+from filegate.orchestration.policy import Tag, retries_to_outlast
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -62,6 +63,25 @@ def test_every_dag_follows_policy(dagbag) -> None:
                 problems.append(f"{dag.dag_id}.{task.task_id}: no doc_md")
     assert problems == []
     assert all(d.on_failure_callback in (on_dag_failure, [on_dag_failure]) for d in dags(dagbag))
+
+
+def test_every_deliver_task_outlasts_its_apis_outage_deadline(dagbag) -> None:
+    """A deliver task's tries are its wait for an API that is down: whichever DAG delivers a feed's files
+    (process_, sense_, reprocess_files), its retries must outlast the destination's retry_for_minutes."""
+    contracts = {c.name: c for c in load_contracts()}
+    problems = []
+    for dag in dags(dagbag):
+        feed = dag.dag_id.split("_", 1)[1] if dag.dag_id.startswith(("process_", "sense_")) else None
+        api = contracts[feed].destinations.api if feed in contracts else None
+        for task in dag.tasks:
+            if task.task_id != "deliver_records" or (feed is not None and api is None):
+                continue
+            deadline_s = (api.retry_for_minutes if api else MAX_RETRY_FOR_MINUTES) * 60
+            wanted = retries_to_outlast(deadline_s, task.retry_delay.total_seconds(),
+                                        task.max_retry_delay.total_seconds() if task.max_retry_delay else 0)
+            if not task.retry_exponential_backoff or task.retries < wanted:
+                problems.append(f"{dag.dag_id}.{task.task_id}: {task.retries} retries, wanted {wanted}")
+    assert problems == []
 
 
 def test_process_dag_chain(dagbag) -> None:

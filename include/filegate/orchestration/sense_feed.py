@@ -14,7 +14,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from filegate.contracts.model import Contract
 from filegate.orchestration.assets import outputs_alias
-from filegate.orchestration.policy import Tag, dag_kwargs
+from filegate.orchestration.policy import Tag, dag_kwargs, delivery_retry_args
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,12 @@ def build_sense_dag(contract: Contract) -> Any:
 
             return process_step(contract.name, context, file_ids=file_ids)
 
-        @task(doc_md="Posts each processed file's records to the feed's API and marks the file `processed`.",
-              outlets=[outputs_alias(contract.name)])  # an asset event per processed file (orchestration.assets)
+        @task(doc_md="Posts each processed file's records to the feed's API and marks the file `processed`. While "
+                     "the API is unavailable the task is retried (no worker slot held between tries) until the "
+                     "destination's retry_for_minutes has passed; each wait is in the file's history.",
+              outlets=[outputs_alias(contract.name)],  # an asset event per processed file (orchestration.assets)
+              **delivery_retry_args(contract.destinations.api.retry_for_minutes if contract.destinations.api
+                                    else 0))
         def deliver_records(processed: list[int], **context: Any) -> dict[str, list[int]]:
             from filegate.orchestration.file_steps import deliver_step
 
