@@ -44,3 +44,16 @@ DEFAULT_FILE_WORKERS = 4
 def file_workers() -> int:
     """How many files a step handles at once (FILEGATE_FILE_WORKERS, default 4)."""
     return max(int(os.environ.get("FILEGATE_FILE_WORKERS") or DEFAULT_FILE_WORKERS), 1)
+
+
+def positive_seconds(name: str, default: float) -> float:
+    """A duration setting in seconds from the environment variable `name` (`default` when unset); anything but a
+    number above 0 is refused with the variable named."""
+    value = os.environ.get(name)
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise ValueError(f"{name}={value!r} must be more than 0 seconds")
+    return seconds

@@ -6,7 +6,6 @@ files and takes them exactly once."""
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -41,17 +40,6 @@ files' histories: `filegate history <id>`). Pausing this DAG leaves stalled file
 """
 
 
-def waiting_seconds() -> float:
-    value = os.environ.get(WAITING_ENV)
-    try:
-        seconds = float(value) if value else DEFAULT_WAITING_S
-    except ValueError:
-        raise ValueError(f"{WAITING_ENV}={value!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise ValueError(f"{WAITING_ENV}={value!r} must be more than 0 seconds")
-    return seconds
-
-
 def build_recover_stalled_files_dag() -> Any:
     kwargs = dag_kwargs(owner="data-engineering", tags=[Tag.OPERATIONS], doc_md=DOC)
 
@@ -62,9 +50,10 @@ def build_recover_stalled_files_dag() -> Any:
         def find_stalled_feeds() -> list[str]:
             from filegate.contracts.loader import load_contracts
             from filegate.orchestration.connections import status_store
+            from filegate.settings import positive_seconds
 
             known = {contract.name for contract in load_contracts()}
-            stalled = status_store().reads.stalled_feeds(waiting_for_s=waiting_seconds())
+            stalled = status_store().reads.stalled_feeds(waiting_for_s=positive_seconds(WAITING_ENV, DEFAULT_WAITING_S))
             for feed, counts in stalled.items():
                 log.warning("feed %s: %d file(s) under an expired claim, %d waiting with no live run%s", feed,
                             counts["expired"], counts["waiting"],

@@ -11,11 +11,12 @@ another run can take its files; even then, every status change out of `processin
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+from filegate.settings import positive_seconds
 
 log = logging.getLogger(__name__)
 MAX_EXPIRED_CLAIMS = 3  # the third run to die holding a file fails it instead of queueing it again
@@ -24,14 +25,7 @@ DEFAULT_LEASE_S = 300.0  # Airflow's own task heartbeat timeout is 300 s: a dead
 
 def lease_seconds() -> float:
     """How long a claim lasts without renewal (FILEGATE_CLAIM_LEASE_S, default 300 s)."""
-    value = os.environ.get("FILEGATE_CLAIM_LEASE_S")
-    try:
-        seconds = float(value) if value else DEFAULT_LEASE_S
-    except ValueError:
-        raise ValueError(f"FILEGATE_CLAIM_LEASE_S={value!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise ValueError(f"FILEGATE_CLAIM_LEASE_S={value!r} must be more than 0 seconds")
-    return seconds
+    return positive_seconds("FILEGATE_CLAIM_LEASE_S", DEFAULT_LEASE_S)
 
 
 class LeaseHolder(Protocol):
