@@ -3,6 +3,7 @@ and content that is not what was registered fails that file at once with a reaso
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 
@@ -68,3 +69,38 @@ def test_registration_keeps_the_upload_parameters_on_the_file_row(feed, local_st
     assert rows["with_params.csv"]["params"] == params
     assert rows["plain.csv"]["params"] == {}
     assert rows["bad_params.csv"]["params"] == {} and rows["bad_params.csv"]["status"] == Status.QUEUED
+
+
+def test_an_object_whose_sha256_s3_verified_is_read_once_from_arrival_to_processed(feed, local_stack) -> None:
+    """Filegate's own writes (uploads, FTP pickups: S3StreamWriter) and producers that send a SHA-256 checksum
+    leave S3 holding a full-object sha256 it verified: registering takes it from HeadObject, so the one GetObject
+    of the raw object is process_files' download. Same content under another name is still a duplicate naming
+    the first; an object without such a checksum is hashed at registration (one read more), as before."""
+    from filegate.ingestion.transfer import S3StreamWriter
+
+    store, s3, contract = feed
+    bucket, day = local_stack.bucket, f"{contract.raw_prefix}2026/11/22/"
+    uploaded, checksummed, copy, unchecked, claimed = (
+        f"{day}{name}.csv" for name in ("a_uploaded", "b_checksummed", "c_copy", "d_unchecked", "e_claimed"))
+    with S3StreamWriter(s3, bucket, uploaded, expected_size=None) as writer:
+        writer.write(b"n\n1\n")
+        writer.complete()
+    s3.put_object(Bucket=bucket, Key=checksummed, Body=b"n\n2\n", ChecksumAlgorithm="SHA256")
+    s3.put_object(Bucket=bucket, Key=copy, Body=b"n\n1\n", ChecksumAlgorithm="SHA256")
+    s3.put_object(Bucket=bucket, Key=unchecked, Body=b"n\n3\n")
+    # A sha256 in user metadata is nobody's check: trusted, it would make this new content a duplicate of a_uploaded.
+    s3.put_object(Bucket=bucket, Key=claimed, Body=b"n\n4\n",
+                  Metadata={"sha256": hashlib.sha256(b"n\n1\n").hexdigest()})
+    reads: Counter[str] = Counter()
+    s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: reads.update([params["Key"]]))
+
+    actor = Actor(dag_id=f"process_{contract.name}", run_id="r1", task_id="process_files", try_number=1)
+    queued = register_arrivals(store, s3, bucket, contract, actor)
+    report = process_files(store, s3, bucket, contract, actor, file_ids=queued)
+
+    rows = {row["raw_key"]: row for row in store.reads.recent_files(feed=contract.name)}
+    assert sorted(report.done) == sorted(rows[key]["id"] for key in (uploaded, checksummed, unchecked, claimed))
+    assert {key: reads[key] for key in (uploaded, checksummed, copy, unchecked, claimed)} == {
+        uploaded: 1, checksummed: 1, copy: 0, unchecked: 2, claimed: 2}
+    assert rows[copy]["status"] == Status.DUPLICATE
+    assert f"file #{rows[uploaded]['id']} 'a_uploaded.csv'" in store.reads.get_file(rows[copy]["id"])["error"]

@@ -25,7 +25,7 @@ from filegate.status.lifecycle import Status
 from filegate.status.store import Actor, StatusStore
 from filegate.storage import keys
 from filegate.storage import metadata as s3_metadata
-from filegate.storage.s3 import HashedObject, hash_object, list_keys
+from filegate.storage.s3 import HashedObject, hash_object, list_keys, sha256_from_head
 
 log = logging.getLogger(__name__)
 MAX_SWEEP_DAYS = 366  # longer ranges list the whole feed prefix once instead of one listing per day
@@ -77,11 +77,13 @@ def register_arrivals(store: StatusStore, s3: Any, bucket: str, contract: Contra
     fresh = [key for key in wanted if key not in known]
 
     def read(key: str) -> tuple[HashedObject, Arrival]:
-        found = hash_object(s3, bucket, key)
+        # An object S3 holds a verified sha256 of (Filegate's own writes, producers sending a SHA-256 checksum)
+        # costs a HeadObject: process_files' download is then its only read, and checks that same hash.
+        found = sha256_from_head(s3, bucket, key) or hash_object(s3, bucket, key)
         return found, _arrival_details(found.metadata, where=f"s3://{bucket}/{key}")
 
-    # Reading (hashing) the objects runs several at a time; registering stays in key order, so that of two
-    # files with the same content the first by name is the original, whatever the timing.
+    # Hashing the objects runs several at a time; registering stays in key order, so that of two files with the
+    # same content the first by name is the original, whatever the timing.
     registered: list[int] = []
     with ThreadPoolExecutor(max_workers=file_workers(), thread_name_prefix="filegate-register") as pool:
         for key, (found, arrival) in zip(fresh, pool.map(read, fresh), strict=True):

@@ -9,6 +9,7 @@ at about one part whatever the file size. Used by the FTP pickup and the upload 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -91,7 +92,11 @@ class S3StreamWriter:
             raise IncompleteTransfer(f"{self.key}: received {self._size} of {self.expected_size} bytes")
         sha256 = self._digest.hexdigest()
         if self._upload_id is None:
+            # ChecksumSHA256: S3 verifies the bytes against it and keeps it, so registering the object takes the
+            # hash from a HeadObject instead of reading the whole object again (storage.s3.sha256_from_head).
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer),
+                               ChecksumAlgorithm="SHA256",
+                               ChecksumSHA256=base64.b64encode(self._digest.digest()).decode(),
                                Metadata={**self.metadata, SHA256: sha256}, ContentType=self.content_type)
         else:
             if self._buffer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -65,6 +67,29 @@ def hash_object(s3: Any, bucket: str, key: str) -> HashedObject:
         digest.update(chunk)
         size += len(chunk)
     return HashedObject(digest.hexdigest(), size, dict(response.get("Metadata") or {}))
+
+
+def sha256_from_head(s3: Any, bucket: str, key: str) -> HashedObject | None:
+    """The object's sha256, size and metadata from one HeadObject, when S3 itself holds and verified a sha256 of
+    the whole object (a PUT sent with a SHA-256 checksum: S3StreamWriter's single PUT, or a producer's); None
+    otherwise, and the caller reads the object to hash it. User metadata is never trusted for this: nothing
+    checks it, and a wrong hash could make a new file a `duplicate` of another.
+
+    A multipart object's SHA-256 is COMPOSITE (a hash of the parts' hashes), so only FULL_OBJECT counts; a
+    server that names no ChecksumType (moto) is trusted only for a single-part object (an ETag with no `-N`)."""
+    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    encoded = head.get("ChecksumSHA256") or ""
+    kind = head.get("ChecksumType")
+    single_part = "-" not in str(head.get("ETag", "")) and "-" not in encoded
+    if not encoded or kind not in ("FULL_OBJECT", None) or (kind is None and not single_part):
+        return None
+    try:
+        digest = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(digest) != hashlib.sha256().digest_size:
+        return None
+    return HashedObject(digest.hex(), int(head["ContentLength"]), dict(head.get("Metadata") or {}))
 
 
 def sha256_of_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
