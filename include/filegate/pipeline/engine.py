@@ -6,10 +6,12 @@ Nothing here touches S3 or a database: the same function serves Airflow workers,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +26,7 @@ from filegate.contracts.model import Contract
 from filegate.expressions import ExpressionError
 from filegate.parsers.base import ParseError, Reader, shown
 from filegate.parsers.registry import open_reader
-from filegate.parsers.source import prepare
+from filegate.parsers.source import Prepared, prepare
 from filegate.profiling.profile import FORMULA_PREFIXES, TableProfile, inert
 from filegate.transforms.aggregate import AggregateError, Aggregator
 from filegate.transforms.apply import apply_transforms
@@ -224,6 +226,11 @@ def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
     inferred: dict[str, Any] | None = None
     try:
         prepared = prepare(path, contract.format, work_dir, name)
+        if not contract.columns:
+            read_once = _run_reading_once(contract, prepared, arrived=arrived, work_dir=work_dir,
+                                          block_size=block_size, started=started)
+            if read_once is not None:
+                return read_once
         reader, fmt = open_reader(prepared, contract.format, names=names, block_size=block_size)
         header = reader.read_header()
         columns = None
@@ -244,6 +251,80 @@ def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
                   source=source, inferred=inferred)
     result.file_schema = _file_schema(validator, declared=columns is None)
     return result
+
+
+class _SchemaChanged(Exception):
+    """A batch would change the schema inferred from the batches before it."""
+
+
+class _SchemaChecked:
+    """A reader's batches for a schema inferred from the first: that one again, then each later one once
+    `SchemaInference.fits` says it leaves the schema as it is. `exhausted`: the whole file was read and fit."""
+
+    def __init__(self, reader: Reader, first: pa.RecordBatch | None, rest: Iterator[pa.RecordBatch],
+                 inference: SchemaInference) -> None:
+        self.header = reader.header
+        self.bad_rows = reader.bad_rows  # the same list: the reader appends to it as it reads
+        self._first, self._rest, self._inference = first, rest, inference
+        self.exhausted = False
+
+    def read_header(self) -> list[str]:
+        return self.header
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self._first is not None:
+            yield self._first
+        for batch in self._rest:
+            if not self._inference.fits(batch):
+                raise _SchemaChanged
+            yield batch
+        self.exhausted = True
+
+
+def _run_reading_once(contract: Contract, prepared: Prepared, *, arrived: date, work_dir: Path,
+                      block_size: int | None, started: float) -> EngineResult | None:
+    """A file without declared columns in one read: the schema inferred from the first batch, each later batch
+    checked against it as it is validated (most files keep one type per column throughout). None, with what
+    it wrote removed, unless the whole file was read and fit that schema: the caller then reads the file twice
+    (infer from all of it, then validate), as it must when a late value changes a type. Whenever this returns
+    a result it is the one the two reads give, as the schema is the same and so is every step after it."""
+    before = set(work_dir.rglob("*"))
+    try:
+        reader, fmt = open_reader(prepared, contract.format, names=None, block_size=block_size)
+        header = reader.read_header()
+        inference = SchemaInference(header, contract.null_markers())
+        rest = iter(reader.batches())
+        first = next(rest, None)
+        if first is not None:
+            inference.update(first)
+        columns = inference.columns()
+        validator = Validator(contract, header, columns)
+    except (ParseError, FileRejected):
+        return None  # the two reads meet the same error and say so in their words
+    source = {"format": fmt.type, "packed": prepared.packed, "name": prepared.name,
+              **{k: v for k in ("encoding", "delimiter") if (v := getattr(reader, k, None))}}
+    checked = _SchemaChecked(reader, first, rest, inference)
+    try:
+        result = _run(contract, checked, validator, header, arrived=arrived, work_dir=work_dir, started=started,
+                      source=source, inferred=inference.as_dict())
+    except _SchemaChanged:
+        result = None
+    if result is None or not checked.exhausted:
+        log.info("reading the file twice (infer, then validate): %s", "a later batch changes the schema inferred "
+                 "from the first" if result is None else f"{result.status} before its end")
+        _remove_new_files(work_dir, before)
+        return None
+    result.file_schema = _file_schema(validator, declared=False)
+    return result
+
+
+def _remove_new_files(work_dir: Path, before: set[Path]) -> None:
+    for path in sorted(set(work_dir.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # what stays is not listed in the result, so never delivered
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()
 
 
 def _file_schema(validator: Validator, *, declared: bool) -> list[dict[str, Any]]:

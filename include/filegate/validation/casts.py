@@ -207,7 +207,30 @@ def cast_date(text: pa.Array, column: Column) -> CastResult:
     return _parse_times(text, [column.format] if column.format else DATE_FORMATS, pa.date32())
 
 
+# The lengths of DATETIME_FORMATS' texts: YYYY-MM-DD, YYYY-MM-DD[T ]hh:mm, YYYY-MM-DD[T ]hh:mm:ss; and of a
+# missing value (null or empty).
+ISO_DATETIME_LENGTHS = pa.array([0, 10, 16, 19], pa.int32())
+
+
+def _iso_datetimes(text: pa.Array) -> pa.Array | None:
+    """Arrow's own ISO 8601 parser, when every value has the length of one of DATETIME_FORMATS: one pass that
+    rejects impossible dates (2026-02-30, 10:00:60) itself. Of the texts with those lengths it accepts exactly
+    what strptime with the round trip accepts (tests/unit/test_casts_datetime.py compares them), at a
+    twentieth of the cost. None when a value does not fit: the batch takes the strptime path."""
+    lengths = pc.fill_null(pc.binary_length(text), ZERO)
+    if not pc.all(pc.is_in(lengths, value_set=ISO_DATETIME_LENGTHS)).as_py():
+        return None
+    try:
+        return pc.cast(_empty_to_null(text), pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def cast_datetime(text: pa.Array, column: Column) -> CastResult:
+    if column.format is None:
+        parsed = _iso_datetimes(text)
+        if parsed is not None:
+            return parsed, _no_invalid(text)
     return _parse_times(text, [column.format] if column.format else DATETIME_FORMATS, pa.timestamp("us"))
 
 

@@ -6,7 +6,10 @@ Inference never loses data: a number with a leading zero (`00501`, a ZIP code or
 does a whole number that int64 cannot hold or that has more digits than a float keeps; hexadecimal (`0x1F`) is
 not an int.
 
-Runs over every batch (a first pass over the file), so a value late in the file cannot contradict the schema.
+The schema is the whole file's, so a value late in the file cannot contradict it. The engine infers it from the
+first batch, then checks each later batch with `fits` (only the chosen type, far cheaper than `update`, which
+tries every candidate) while it validates; a batch that would change the schema sends it back to a first pass
+over the whole file.
 """
 
 from __future__ import annotations
@@ -54,34 +57,66 @@ class SchemaInference:
         self.guesses = {name: _ColumnGuess(name) for name in self.header}
         self._markers = pa.array(sorted({v.strip() for v in self.null_values if v.strip()}), pa.string())
 
+    def _present(self, text: pa.Array) -> tuple[pa.Array, pa.Array, int]:
+        """(the values with the missing ones null, which are missing, how many)."""
+        trimmed = pc.utf8_trim_whitespace(text)
+        missing = is_empty(trimmed)
+        if len(self._markers):
+            missing = pc.or_(missing, pc.fill_null(pc.is_in(trimmed, value_set=self._markers), False))
+        blanks = missing.true_count
+        if blanks and blanks < len(text):
+            text = pc.if_else(missing, pa.scalar(None, pa.string()), text)
+        return text, missing, blanks
+
+    @staticmethod
+    def _fits(name: str, kind: str, text: pa.Array, missing: pa.Array) -> bool:
+        """Every present value reads as `kind` (the leading-zero and float-digits rules are checked apart)."""
+        if kind == "bool":
+            words = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+            return bool(pc.all(pc.or_(missing, pc.is_in(words, value_set=pa.array(BOOL_WORDS)))).as_py())
+        _, invalid = cast_column(text, Column(name=name, type=kind))  # type: ignore[arg-type]
+        return not pc.any(invalid).as_py()
+
     def update(self, batch: pa.RecordBatch) -> None:
         for name in self.header:
             guess = self.guesses[name]
-            text = batch.column(name)
-            trimmed = pc.utf8_trim_whitespace(text)
-            missing = is_empty(trimmed)
-            if len(self._markers):
-                missing = pc.or_(missing, pc.fill_null(pc.is_in(trimmed, value_set=self._markers), False))
-            blanks = missing.true_count
+            text, missing, blanks = self._present(batch.column(name))
             guess.nullable |= blanks > 0
             guess.values += len(text) - blanks
             if blanks == len(text):
                 continue
-            if blanks:
-                text = pc.if_else(missing, pa.scalar(None, pa.string()), text)
             if ("int" in guess.alive or "float" in guess.alive) and _any(text, LEADING_ZERO):
                 guess.alive = [kind for kind in guess.alive if kind not in ("int", "float")]
             if "float" in guess.alive and _any(text, FLOAT_LOSES_DIGITS):
                 guess.alive.remove("float")
             for kind in list(guess.alive):
-                if kind == "bool":
-                    words = pc.utf8_lower(pc.utf8_trim_whitespace(text))
-                    fits = pc.all(pc.or_(missing, pc.is_in(words, value_set=pa.array(BOOL_WORDS)))).as_py()
-                else:
-                    _, invalid = cast_column(text, Column(name=name, type=kind))  # type: ignore[arg-type]
-                    fits = not pc.any(invalid).as_py()
-                if not fits:
+                if not self._fits(name, kind, text, missing):
                     guess.alive.remove(kind)
+
+    def fits(self, batch: pa.RecordBatch) -> bool:
+        """True when `update(batch)` would leave `columns()` as it is: each column's chosen type holds every
+        present value of the batch (the candidates before it are already out, so it stays the first alive), a
+        column inferred not null has no missing value, and a column with no value so far gets none. Checks one
+        type per column where `update` tries every candidate still alive."""
+        for name in self.header:
+            guess = self.guesses[name]
+            kind = guess.alive[0] if guess.alive and guess.values else "string"
+            if kind == "string" and guess.values and guess.nullable:
+                continue  # text that may be missing: nothing can change it
+            text, missing, blanks = self._present(batch.column(name))
+            if blanks and not guess.nullable:
+                return False
+            if blanks == len(text) or (kind == "string" and guess.values):
+                continue
+            if not guess.values:
+                return False  # the column's first value: its type is still open
+            if kind in ("int", "float") and _any(text, LEADING_ZERO):
+                return False
+            if kind == "float" and _any(text, FLOAT_LOSES_DIGITS):
+                return False
+            if not self._fits(name, kind, text, missing):
+                return False
+        return True
 
     def columns(self) -> list[Column]:
         out = []
