@@ -54,7 +54,7 @@ def download_with_sha256(s3: Any, bucket: str, key: str, target: Path, *,
 class HashedObject:
     sha256: str
     size: int
-    metadata: dict[str, str]  # the object's user metadata, from the same GET
+    metadata: dict[str, str]  # the object's user metadata, from the same request (GET or HEAD)
 
 
 def hash_object(s3: Any, bucket: str, key: str) -> HashedObject:
