@@ -440,13 +440,14 @@ def part_a(bench: Bench, results: dict[str, Any]) -> list[Figure]:
     event: list[float] = []
     floor: list[float] = []
     for n in range(EVENT_SAMPLES):  # turns: a slow spell of the machine hits both alike
-        for samples, sample, what in ((event, bench.event_sample, "process_bench_evt"),
-                                      (floor, bench.floor_event_sample, "noop floor")):
-            seconds = sample(n)
-            if seconds is not None:
-                samples.append(seconds)
-            print(f"  turn {n + 1}, {what}: {'not done' if seconds is None else f'{seconds:.1f} s'}", flush=True)
+        turn = []
+        for sample, what in ((bench.event_sample, "process_bench_evt"), (bench.floor_event_sample, "noop floor")):
+            turn.append(sample(n))
+            print(f"  turn {n + 1}, {what}: {'not done' if turn[-1] is None else f'{turn[-1]:.1f} s'}", flush=True)
             time.sleep(3)
+        if None not in turn:  # a turn counts only whole: the other half met the same machine
+            event.append(turn[0])
+            floor.append(turn[1])
     sensed, check = bench.sensed_latency()
     results["event_s"], results["event_floor_s"] = event, floor
     results["sensed_median_s"] = statistics.median(sensed) if sensed else float("inf")
@@ -455,11 +456,12 @@ def part_a(bench: Bench, results: dict[str, Any]) -> list[Figure]:
           f"(daily: ≤ 24 h, hourly: ≤ 1 h)")
     print(f"  backfill runs: {check['runs']}; file dated outside the range registered: "
           f"{check['outside_date_registered']}", flush=True)
-    if not event or not floor:
-        raise RuntimeError(f"(a) has no samples: {len(event)} of process_bench_evt, {len(floor)} of the floor")
+    if not event:
+        raise RuntimeError(f"(a): no turn had both its file processed and its floor run done in {EVENT_SAMPLES}")
     value, value_note = median_of(event)
     floor_value, floor_note = median_of(floor)
-    lost = f"; {EVENT_SAMPLES - len(event)} file(s) not processed" if len(event) < EVENT_SAMPLES else ""
+    lost = (f"; {EVENT_SAMPLES - len(event)} turn(s) left out (a file not done in 300 s)"
+            if len(event) < EVENT_SAMPLES else "")
     return [Figure(name="upload → processed, one small file, event-driven", value=value, unit="s",
                    goal="ratio<=", limit=GOALS["event_over_floor"], floor=floor_value,
                    floor_label=f"the same S3 → SQS → AssetWatcher path into {tasks_of(bench, 'bench_evt')} no-op "
