@@ -440,14 +440,15 @@ def part_a(bench: Bench, results: dict[str, Any]) -> list[Figure]:
     event: list[float] = []
     floor: list[float] = []
     for n in range(EVENT_SAMPLES):  # turns: a slow spell of the machine hits both alike
-        turn = []
+        turn: list[float | None] = []
         for sample, what in ((bench.event_sample, "process_bench_evt"), (bench.floor_event_sample, "noop floor")):
             turn.append(sample(n))
             print(f"  turn {n + 1}, {what}: {'not done' if turn[-1] is None else f'{turn[-1]:.1f} s'}", flush=True)
             time.sleep(3)
-        if None not in turn:  # a turn counts only whole: the other half met the same machine
-            event.append(turn[0])
-            floor.append(turn[1])
+        real, noop = turn
+        if real is not None and noop is not None:  # a turn counts only whole: its halves met the same machine
+            event.append(real)
+            floor.append(noop)
     sensed, check = bench.sensed_latency()
     results["event_s"], results["event_floor_s"] = event, floor
     results["sensed_median_s"] = statistics.median(sensed) if sensed else float("inf")
