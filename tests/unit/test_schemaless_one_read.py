@@ -92,3 +92,10 @@ def test_a_file_that_keeps_its_types_is_read_once(tmp_path: Path, monkeypatch: p
         "word": {"type": "string", "nullable": False}}
     monkeypatch.setattr(engine, "open_reader", real_open)
     assert _outcome(once) == _outcome(_two_reads(tmp_path, text, monkeypatch))
+
+
+@pytest.mark.parametrize("text", ["id,name,id\n1,a,2\n", "id,name\n", "a,b\n1,2\n" + "3,4,5,6,7,8\n" * 3])
+def test_a_file_refused_early_gets_the_two_reads_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    once = _run(tmp_path, text, "once")
+    assert _outcome(once) == _outcome(_two_reads(tmp_path, text, monkeypatch))

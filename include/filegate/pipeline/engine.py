@@ -34,6 +34,7 @@ from filegate.validation.inference import SchemaInference
 from filegate.validation.validator import (
     REASONS_COLUMN,
     ROW_COLUMN,
+    BatchResult,
     FileRejected,
     Validator,
     rejects_from_bad_rows,
@@ -257,15 +258,13 @@ class _SchemaChanged(Exception):
     """A batch would change the schema inferred from the batches before it."""
 
 
-class _SchemaChecked:
-    """A reader's batches for a schema inferred from the first: that one again, then each later one once
-    `SchemaInference.fits` says it leaves the schema as it is. `exhausted`: the whole file was read and fit."""
+class _FirstBatchAgain:
+    """A reader whose first batch was read already: that one, then the rest. `exhausted`: all were read."""
 
-    def __init__(self, reader: Reader, first: pa.RecordBatch | None, rest: Iterator[pa.RecordBatch],
-                 inference: SchemaInference) -> None:
+    def __init__(self, reader: Reader, first: pa.RecordBatch | None, rest: Iterator[pa.RecordBatch]) -> None:
         self.header = reader.header
         self.bad_rows = reader.bad_rows  # the same list: the reader appends to it as it reads
-        self._first, self._rest, self._inference = first, rest, inference
+        self._first, self._rest = first, rest
         self.exhausted = False
 
     def read_header(self) -> list[str]:
@@ -274,11 +273,23 @@ class _SchemaChecked:
     def batches(self) -> Iterator[pa.RecordBatch]:
         if self._first is not None:
             yield self._first
-        for batch in self._rest:
-            if not self._inference.fits(batch):
-                raise _SchemaChanged
-            yield batch
+        yield from self._rest
         self.exhausted = True
+
+
+class _SchemaCheckingValidator(Validator):
+    """Validates each batch with the schema inferred from the first, then checks that the batch leaves that
+    schema as it is (`SchemaInference.fits`, which a batch without rejected rows passes almost for free)."""
+
+    def __init__(self, contract: Contract, header: list[str], inference: SchemaInference, first_rows: int) -> None:
+        super().__init__(contract, header, inference.columns())
+        self.inference, self.first_rows = inference, first_rows
+
+    def validate(self, batch: pa.RecordBatch, first_row: int) -> BatchResult:
+        result = super().validate(batch, first_row)
+        if first_row > self.first_rows and not self.inference.fits(batch, validated_clean=not result.rejected.num_rows):
+            raise _SchemaChanged
+        return result
 
 
 def _run_reading_once(contract: Contract, prepared: Prepared, *, arrived: date, work_dir: Path,
@@ -292,18 +303,20 @@ def _run_reading_once(contract: Contract, prepared: Prepared, *, arrived: date, 
     try:
         reader, fmt = open_reader(prepared, contract.format, names=None, block_size=block_size)
         header = reader.read_header()
-        inference = SchemaInference(header, contract.null_markers())
         rest = iter(reader.batches())
         first = next(rest, None)
-        if first is not None:
-            inference.update(first)
-        columns = inference.columns()
-        validator = Validator(contract, header, columns)
-    except (ParseError, FileRejected):
-        return None  # the two reads meet the same error and say so in their words
+    except (ParseError, FileRejected) as exc:  # where the two reads meet it too, and say so in these words
+        return _quarantined(str(exc), started, source={}, inferred_schema=None)
+    inference = SchemaInference(header, contract.null_markers())
+    if first is not None:
+        inference.update(first)
+    try:
+        validator = _SchemaCheckingValidator(contract, header, inference, first.num_rows if first else 0)
+    except FileRejected:
+        return None  # the two reads read the whole file first: a parse error later on would come first
     source = {"format": fmt.type, "packed": prepared.packed, "name": prepared.name,
               **{k: v for k in ("encoding", "delimiter") if (v := getattr(reader, k, None))}}
-    checked = _SchemaChecked(reader, first, rest, inference)
+    checked = _FirstBatchAgain(reader, first, rest)
     try:
         result = _run(contract, checked, validator, header, arrived=arrived, work_dir=work_dir, started=started,
                       source=source, inferred=inference.as_dict())
