@@ -1,10 +1,6 @@
-"""Posting records to external HTTP APIs: batched, idempotent, retried, rate-limited, every attempt recorded."""
+"""Posting records to external HTTP APIs: batched, idempotent, retried, rate-limited, every attempt recorded.
 
-from __future__ import annotations
-
-from filegate.delivery.client import ApiTarget, DeliveryError, DeliveryResult, deliver_records, idempotency_key
-from filegate.delivery.payload import PayloadError, iter_payload_batches
-from filegate.delivery.template import PayloadTemplate, TemplateError
-
-__all__ = ["ApiTarget", "DeliveryError", "DeliveryResult", "PayloadError", "PayloadTemplate", "TemplateError",
-           "deliver_records", "idempotency_key", "iter_payload_batches"]
+Import from the modules: `client` (deliver_records, ApiTarget: imports `requests`), `payload` (record batches
+from Parquet) and `template` (payload templates). This file imports none of them: validating a contract imports
+`template`, in every DAG file parse and API request, and must not bring the HTTP client with it.
+"""
