@@ -484,6 +484,7 @@ def part_b(bench: Bench, results: dict[str, Any]) -> list[Figure]:
     real: list[float] = []
     floor: list[float] = []
     done: list[int] = []
+    floor_through: list[int] = []
     for round_no in range(BURST_ROUNDS):
         seconds, processed = bench.burst(round_no)
         real.append(seconds)
@@ -493,6 +494,7 @@ def part_b(bench: Bench, results: dict[str, Any]) -> list[Figure]:
               f"({processed / seconds * 60:.0f} files/min)", flush=True)
         seconds, through = bench.floor_burst(round_no)
         floor.append(seconds)
+        floor_through.append(through)
         bench.wait_idle(["noop_floor_floor_burst"])
         print(f"  turn {round_no + 1}, noop floor: {through} files' events through in {seconds:.1f} s "
               f"({through / seconds * 60:.0f} files/min)", flush=True)
@@ -505,6 +507,8 @@ def part_b(bench: Bench, results: dict[str, Any]) -> list[Figure]:
     results.update(burst_s=real, burst_floor_s=floor, burst_processed=done, burst_runs=[runs, floor_runs],
                    burst_task_instances=[tis, floor_tis])
     lost = f"; processed {done} of {BURST} each" if min(done) < BURST else ""
+    if min(floor_through) < BURST:
+        lost += f"; the floor's runs got the S3 events of only {floor_through} of {BURST} files"
     batching = (f"{runs} runs/{tis} task instances against the floor's {floor_runs}/{floor_tis} over "
                 f"{BURST_ROUNDS} bursts")
     figures = [
