@@ -260,7 +260,8 @@ class Bench:
 
     def put(self, feed: str, day: Any, name: str, n: int) -> tuple[str, float]:
         key = f"raw/{feed}/{day:%Y/%m/%d}/{name}"
-        body = f"id,amount,label\n{n},{n % 1000}.25,file {n}\n{n + 1_000_000},1.00,second row\n".encode()
+        # The name is in the content: a later round's files must not be duplicates (by content) of an earlier one's.
+        body = f"id,amount,label\n{n},{n % 1000}.25,{name}\n{n + 1_000_000},1.00,second row\n".encode()
         put_at = time.time()
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         return key, put_at
