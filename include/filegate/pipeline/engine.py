@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from filegate.contracts.model import Contract
+from filegate.contracts.model import Contract, Format
 from filegate.expressions import ExpressionError
 from filegate.parsers.base import ParseError, Reader, shown
 from filegate.parsers.registry import open_reader
@@ -243,8 +243,7 @@ def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
             inferred = inference.as_dict()
             reader, fmt = open_reader(prepared, contract.format, names=names, block_size=block_size)
             reader.read_header()
-        source = {"format": fmt.type, "packed": prepared.packed, "name": prepared.name,
-                  **{k: v for k in ("encoding", "delimiter") if (v := getattr(reader, k, None))}}
+        source = _source_of(prepared, fmt, reader)
         validator = Validator(contract, header, columns)
     except (ParseError, FileRejected) as exc:
         return _quarantined(str(exc), started, source=source, inferred_schema=inferred)
@@ -252,6 +251,12 @@ def run_engine(contract: Contract, path: Path, *, arrived: date, work_dir: Path,
                   source=source, inferred=inferred)
     result.file_schema = _file_schema(validator, declared=columns is None)
     return result
+
+
+def _source_of(prepared: Prepared, fmt: Format, reader: Reader) -> dict[str, Any]:
+    """What the file was read as: its format, packing and name, and the encoding and delimiter the reader found."""
+    return {"format": fmt.type, "packed": prepared.packed, "name": prepared.name,
+            **{k: v for k in ("encoding", "delimiter") if (v := getattr(reader, k, None))}}
 
 
 class _SchemaChanged(Exception):
@@ -314,8 +319,7 @@ def _run_reading_once(contract: Contract, prepared: Prepared, *, arrived: date, 
         validator = _SchemaCheckingValidator(contract, header, inference, first.num_rows if first else 0)
     except FileRejected:
         return None  # the two reads read the whole file first: a parse error later on would come first
-    source = {"format": fmt.type, "packed": prepared.packed, "name": prepared.name,
-              **{k: v for k in ("encoding", "delimiter") if (v := getattr(reader, k, None))}}
+    source = _source_of(prepared, fmt, reader)
     checked = _FirstBatchAgain(reader, first, rest)
     try:
         result = _run(contract, checked, validator, header, arrived=arrived, work_dir=work_dir, started=started,
