@@ -486,19 +486,16 @@ def part_b(bench: Bench, results: dict[str, Any]) -> list[Figure]:
     floor: list[float] = []
     done: list[int] = []
     floor_through: list[int] = []
+    halves = ((bench.burst, "process_bench_burst", "processed", real, done),
+              (bench.floor_burst, "noop_floor_floor_burst", "files' events through", floor, floor_through))
     for round_no in range(BURST_ROUNDS):
-        seconds, processed = bench.burst(round_no)
-        real.append(seconds)
-        done.append(processed)
-        bench.wait_idle(["process_bench_burst"])
-        print(f"  turn {round_no + 1}, process_bench_burst: {processed} processed in {seconds:.1f} s "
-              f"({processed / seconds * 60:.0f} files/min)", flush=True)
-        seconds, through = bench.floor_burst(round_no)
-        floor.append(seconds)
-        floor_through.append(through)
-        bench.wait_idle(["noop_floor_floor_burst"])
-        print(f"  turn {round_no + 1}, noop floor: {through} files' events through in {seconds:.1f} s "
-              f"({through / seconds * 60:.0f} files/min)", flush=True)
+        for measure, dag_id, what, times, counts in halves:  # the real DAG, then its floor: one turn
+            seconds, count = measure(round_no)
+            times.append(seconds)
+            counts.append(count)
+            bench.wait_idle([dag_id])
+            print(f"  turn {round_no + 1}, {dag_id}: {count} {what} in {seconds:.1f} s "
+                  f"({count / seconds * 60:.0f} files/min)", flush=True)
     runs, tis = bench.task_instances("process_bench_burst")
     floor_runs, floor_tis = bench.task_instances("noop_floor_floor_burst")
     print(f"  process_bench_burst: {runs} runs, {tis} task instances; floor: {floor_runs} runs, {floor_tis} task "
