@@ -22,7 +22,6 @@ from filegate.delivery.client import ApiTarget, SharedLimits, deliver_records
 from filegate.delivery.payload import PayloadError, iter_payload_batches
 from filegate.delivery.template import PayloadTemplate
 from filegate.functions.invoke import Invoker
-from filegate.pipeline.heavy import process_routed
 from filegate.schema_drift import compact_profile
 from filegate.settings import file_workers
 from filegate.status.lease import keep_leases, lease_seconds
@@ -111,6 +110,10 @@ def process_files(store: StatusStore, s3: Any, bucket: str, contract: Contract, 
     Heavy files (the contract's `heavy` settings) run on Lambda through `invoker` (filegate.pipeline.heavy).
     Small files run `workers` at a time (a burst is mostly waiting on S3 and Postgres); files over
     FILEGATE_PARALLEL_MAX_BYTES run one at a time after them, so a worker never holds several big files."""
+    # Here, not at the top: the engine's imports (pyarrow.compute, and pandas through pyarrow) take about 2 s of
+    # a task's start, which the delivery step, importing this module too, does not need.
+    from filegate.pipeline.heavy import process_routed
+
     claimed = store.claim(actor, feed=contract.name, file_ids=list(file_ids) if file_ids is not None else None,
                           limit=limit)
     log.info("claimed %d file(s) of feed %s", len(claimed), contract.name)
