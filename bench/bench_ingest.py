@@ -105,6 +105,8 @@ class FloorRuns:
         self.bench, self.dag_id = bench, dag_id
         self.examined: set[str] = set()
         self.ended: dict[str, float] = {}
+        self.run_of: dict[str, str] = {}  # key → the run that consumed its event
+        self.runs: dict[str, dict[str, Any]] = {}
         self.failed: list[str] = []
 
     def poll(self) -> None:
@@ -125,8 +127,10 @@ class FloorRuns:
             tasks = self.bench.pages(f"{base}/{run_id}/taskInstances", "task_instances")
             last_end = max((timestamp(t["end_date"]) for t in tasks if t.get("end_date")),
                            default=timestamp(run["end_date"]))
+            self.runs[run_id] = run
             for key in keys_from_s3_events(messages):
                 self.ended[key] = last_end
+                self.run_of[key] = run_id
 
     def wait(self, keys: list[str], timeout_s: float, stall_s: float = 120) -> dict[str, float]:
         """{key: end of the last task of the run that consumed its event} for `keys`, once all are in, or when
@@ -298,17 +302,55 @@ class Bench:
 
     # -- (a) ----------------------------------------------------------------------------------------------
 
-    def event_sample(self, n: int) -> float | None:
-        """One small file through process_bench_evt: seconds from the upload to its `processed` status."""
+    def event_sample(self, n: int) -> tuple[float | None, dict[str, float]]:
+        """One small file through process_bench_evt: seconds from the upload to its `processed` status, and
+        where they went (`phases`)."""
         key, put_at = self.put("bench_evt", datetime.now(UTC).date(), f"lat-{n}.csv", n)
         row = self.wait_terminal([key], 300).get(key)
-        return row["finished_at"].timestamp() - put_at if row and row["status"] == "processed" else None
+        if not row or row["status"] != "processed":
+            return None, {}
+        done_at = row["finished_at"].timestamp()
+        # The first run queued after the upload: with one file per turn it is the one that took the file.
+        runs = [r for r in self.pages("/api/v2/dags/process_bench_evt/dagRuns", "dag_runs")
+                if r.get("queued_at") and timestamp(r["queued_at"]) >= put_at - 1]
+        run = min(runs, key=lambda r: timestamp(r["queued_at"]), default=None)
+        if run is None:
+            return done_at - put_at, {}
+        deadline = time.monotonic() + 60  # the file is `processed` a moment before its last task ends
+        while run["state"] not in ("success", "failed") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            run = self.api("GET", f"/api/v2/dags/process_bench_evt/dagRuns/{run['dag_run_id']}")
+        return done_at - put_at, self.phases("process_bench_evt", run, put_at, done_at)
 
-    def floor_event_sample(self, n: int) -> float | None:
-        """One small file through the no-op floor: seconds from the upload to the end of its run's last task."""
+    def floor_event_sample(self, n: int) -> tuple[float | None, dict[str, float]]:
+        """One small file through the no-op floor: seconds from the upload to the end of its run's last task, and
+        where they went (`phases`)."""
+        floor = self.floor_runs["floor_evt"]
         key, put_at = self.put("floor_evt", datetime.now(UTC).date(), f"lat-{n}.csv", n)
-        ended = self.floor_runs["floor_evt"].wait([key], 300)
-        return ended[key] - put_at if key in ended else None
+        ended = floor.wait([key], 300)
+        if key not in ended:
+            return None, {}
+        run = floor.runs[floor.run_of[key]]
+        return ended[key] - put_at, self.phases(floor.dag_id, run, put_at, ended[key])
+
+    def phases(self, dag_id: str, run: dict[str, Any], put_at: float, done_at: float) -> dict[str, float]:
+        """Airflow's own timings of the run that took a file, as seconds: from the upload to the run being queued
+        (S3 → SQS → triggerer → asset event → run), then per task the wait from its upstream's end (or the run's
+        queueing) to its start (scheduler + executor) and its run (process start, DAG file parse, imports, work),
+        then from the last task's end to the file's end mark."""
+        tasks = sorted((t for t in self.pages(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances",
+                                              "task_instances") if t.get("start_date") and t.get("end_date")),
+                       key=lambda t: timestamp(t["start_date"]))
+        queued = timestamp(run["queued_at"])
+        out = {"event → run queued": queued - put_at}
+        previous_end = queued
+        for task in tasks:
+            start, end = timestamp(task["start_date"]), timestamp(task["end_date"])
+            out[f"{task['task_id']}: wait"] = start - previous_end
+            out[f"{task['task_id']}: run"] = end - start
+            previous_end = end
+        out["last task → end mark"] = done_at - previous_end
+        return out
 
     def sensed_latency(self) -> tuple[list[float], dict[str, Any]]:
         """Backfill of three past dates through the real scheduler, one file per date and one outside."""
@@ -439,6 +481,55 @@ def main() -> list[Figure]:
     return figures
 
 
+def print_phases(real: list[dict[str, float]], noop: list[dict[str, float]]) -> dict[str, list[float | None]]:
+    """Median seconds of each phase of (a), Filegate next to its floor, and the difference: where the time beyond
+    the floor goes, by Airflow's own task timings."""
+    table: dict[str, list[float | None]] = {}
+    for name in dict.fromkeys(k for turn in real for k in turn):
+        mine = [t[name] for t in real if name in t]
+        theirs = [t[name] for t in noop if name in t]
+        table[name] = [statistics.median(mine) if mine else None, statistics.median(theirs) if theirs else None]
+    print("  where the time goes (medians of whole turns, Airflow's task timings): phase, Filegate, floor, beyond",
+          flush=True)
+    for name, (mine, theirs) in table.items():
+        beyond = f"{mine - theirs:+.2f} s" if mine is not None and theirs is not None else ""
+        print(f"    {name:<34} {mine if mine is not None else float('nan'):6.2f} s "
+              f"{theirs if theirs is not None else float('nan'):6.2f} s  {beyond}", flush=True)
+    return table
+
+
+# What a task process of process_<feed> imports beyond its DAG file, as the task runs it: the step's modules, then
+# what its work imports on first use. A no-op floor task imports none of it.
+TASK_IMPORTS = {
+    "register_arrivals": "import filegate.ingestion.arrivals, filegate.orchestration.connections",
+    "process_files": "import filegate.orchestration.file_steps, filegate.pipeline.heavy, pyarrow as pa; pa.array([1])",
+    "deliver_records": "import filegate.orchestration.file_steps, filegate.pipeline.steps, pyarrow.parquet",
+}
+IMPORT_PROBE = """
+import runpy, sys, time
+import airflow.sdk.execution_time.task_runner  # what a task process has imported before it parses its DAG file
+runpy.run_path(sys.argv[2], run_name="dag_parse")  # as the task process does before it runs the task
+started = time.perf_counter()
+exec(sys.argv[1])
+print(time.perf_counter() - started)
+"""
+
+
+def print_task_imports(rounds: int = 3) -> dict[str, float]:
+    """Seconds each task spends importing, in fresh interpreters (medians of `rounds`, the tasks taking turns):
+    part of each task's `run` above that a no-op task does not pay. pyarrow imports pandas on its first array."""
+    seconds: dict[str, list[float]] = {task: [] for task in TASK_IMPORTS}
+    for _ in range(rounds):
+        for task, statement in TASK_IMPORTS.items():
+            out = subprocess.run([sys.executable, "-c", IMPORT_PROBE, statement, str(PROCESS_DAGS)],
+                                 capture_output=True, text=True, timeout=300, check=True)
+            seconds[task].append(float(out.stdout.strip().splitlines()[-1]))
+    medians = {task: statistics.median(values) for task, values in seconds.items()}
+    print("  of which imports (fresh interpreters, medians of 3): "
+          + ", ".join(f"{task} {value:.2f} s" for task, value in medians.items()), flush=True)
+    return medians
+
+
 def tasks_of(bench: Bench, feed: str) -> int:
     return len(bench.shapes[f"process_{feed}"]["tasks"])
 
@@ -448,16 +539,24 @@ def part_a(bench: Bench, results: dict[str, Any]) -> list[Figure]:
           f"the same path; {EVENT_SAMPLES} turns each", flush=True)
     event: list[float] = []
     floor: list[float] = []
+    phases: tuple[list[dict[str, float]], list[dict[str, float]]] = ([], [])
     for n in range(EVENT_SAMPLES):  # turns: a slow spell of the machine hits both alike
-        turn: list[float | None] = []
+        turn: list[tuple[float | None, dict[str, float]]] = []
         for sample, what in ((bench.event_sample, "process_bench_evt"), (bench.floor_event_sample, "noop floor")):
             turn.append(sample(n))
-            print(f"  turn {n + 1}, {what}: {'not done' if turn[-1] is None else f'{turn[-1]:.1f} s'}", flush=True)
+            seconds, where = turn[-1]
+            print(f"  turn {n + 1}, {what}: {'not done' if seconds is None else f'{seconds:.1f} s'}"
+                  f"{' (' + ', '.join(f'{k} {v:.2f}' for k, v in where.items()) + ')' if where else ''}",
+                  flush=True)
             time.sleep(3)
-        real, noop = turn
+        (real, real_phases), (noop, noop_phases) = turn
         if real is not None and noop is not None:  # a turn counts only whole: its halves met the same machine
             event.append(real)
             floor.append(noop)
+            phases[0].append(real_phases)
+            phases[1].append(noop_phases)
+    results["event_phases"] = print_phases(*phases)
+    results["task_import_s"] = print_task_imports()
     sensed, check = bench.sensed_latency()
     results["event_s"], results["event_floor_s"] = event, floor
     results["sensed_median_s"] = statistics.median(sensed) if sensed else float("inf")
