@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-# Imported here, not in the library, so that the dag-processor pre-imports it once for every parse.
+# Named here, not in the library, so that the dag-processor pre-imports them once, before it forks the parses,
+# instead of in every parse: Airflow normalizes the s3:// URI of each feed's raw asset with the Amazon provider's
+# handler (its module imports the S3 hook and Airflow's asset models), and each @task is a PythonOperator (its
+# module imports packaging's requirement parser and Airflow's Variable).
+import airflow.providers.amazon.aws.assets.s3
+import airflow.providers.standard.operators.python  # noqa: F401
 from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
 from filegate.contracts import load_contracts

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-# Named here so that the dag-processor pre-imports it once, before it forks the parses, instead of in every parse:
+# Named here so that the dag-processor pre-imports them once, before it forks the parses, instead of in every parse:
 # Airflow normalizes the s3:// URI of the asset this DAG is scheduled on with the Amazon provider's handler, whose
-# module imports boto3.
-import airflow.providers.amazon.aws.assets.s3  # noqa: F401
+# module imports boto3, and each @task is a PythonOperator (its module imports packaging's requirement parser and
+# Airflow's Variable).
+import airflow.providers.amazon.aws.assets.s3
+import airflow.providers.standard.operators.python  # noqa: F401
 
 from filegate.contracts import load_contracts
 from filegate.orchestration.downstream_example import build_downstream_dag
