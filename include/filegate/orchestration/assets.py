@@ -12,14 +12,16 @@ A downstream DAG schedules on the asset and reads `triggering_asset_events` (dag
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias
 
 from filegate.contracts.model import Contract
-from filegate.lineage.file_run import FileRun, postgres_location
 from filegate.settings import load_settings
 from filegate.storage import keys
+
+if TYPE_CHECKING:  # the tasks use it; a DAG file's parse needs only the asset names and URIs
+    from filegate.lineage.file_run import FileRun
 
 log = logging.getLogger(__name__)
 REPROCESS_ALIAS = "filegate_reprocessed_outputs"
@@ -33,6 +35,8 @@ def parquet_asset(contract: Contract) -> Asset:
 
 def table_location() -> str | None:
     """`postgres://host:port/database` of the default destination database, None when none is configured."""
+    from filegate.lineage.file_run import postgres_location
+
     dsn = load_settings().db_url
     return postgres_location(dsn) if dsn else None
 
@@ -44,6 +48,8 @@ def table_asset(contract: Contract) -> Asset | None:
         return None
     if destination.dsn_env:
         import os
+
+        from filegate.lineage.file_run import postgres_location
 
         dsn = os.environ.get(destination.dsn_env)
         location = postgres_location(dsn) if dsn else None
