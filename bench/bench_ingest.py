@@ -105,8 +105,7 @@ class FloorRuns:
         self.bench, self.dag_id = bench, dag_id
         self.examined: set[str] = set()
         self.ended: dict[str, float] = {}
-        self.run_of: dict[str, str] = {}  # key → the run that consumed its event
-        self.runs: dict[str, dict[str, Any]] = {}
+        self.run_of: dict[str, dict[str, Any]] = {}  # key → the run that consumed its event
         self.failed: list[str] = []
 
     def poll(self) -> None:
@@ -127,10 +126,9 @@ class FloorRuns:
             tasks = self.bench.pages(f"{base}/{run_id}/taskInstances", "task_instances")
             last_end = max((timestamp(t["end_date"]) for t in tasks if t.get("end_date")),
                            default=timestamp(run["end_date"]))
-            self.runs[run_id] = run
             for key in keys_from_s3_events(messages):
                 self.ended[key] = last_end
-                self.run_of[key] = run_id
+                self.run_of[key] = run
 
     def wait(self, keys: list[str], timeout_s: float, stall_s: float = 120) -> dict[str, float]:
         """{key: end of the last task of the run that consumed its event} for `keys`, once all are in, or when
@@ -330,8 +328,7 @@ class Bench:
         ended = floor.wait([key], 300)
         if key not in ended:
             return None, {}
-        run = floor.runs[floor.run_of[key]]
-        return ended[key] - put_at, self.phases(floor.dag_id, run, put_at, ended[key])
+        return ended[key] - put_at, self.phases(floor.dag_id, floor.run_of[key], put_at, ended[key])
 
     def phases(self, dag_id: str, run: dict[str, Any], put_at: float, done_at: float) -> dict[str, float]:
         """Airflow's own timings of the run that took a file, as seconds: from the upload to the run being queued
@@ -528,7 +525,7 @@ def print_task_imports(rounds: int = 3) -> dict[str, float]:
                 return {}
             seconds[task].append(float(out.stdout.strip().splitlines()[-1]))
     medians = {task: statistics.median(values) for task, values in seconds.items()}
-    print("  of which imports (fresh interpreters, medians of 3): "
+    print(f"  of which imports (fresh interpreters, medians of {rounds}): "
           + ", ".join(f"{task} {value:.2f} s" for task, value in medians.items()), flush=True)
     return medians
 
